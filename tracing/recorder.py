@@ -1,0 +1,302 @@
+"""The recorder interface the engine calls, and the buffering every real recorder shares.
+
+The engine never talks to DuckDB. It calls five columnar methods on a recorder::
+
+    rec.steps(step=t, token_id=ids, entropy=h, topk_ids=top_i, topk_probs=top_p)
+    rec.events(step=t, op="read", memory="slot", head=heads, cell=idx, weight=w)
+    rec.cell_states(step=t, memory="slot", cell=cells, age=age, usage=usage)
+    rec.moments(moment_id=m, step=t, memory="moment", trigger="entropy_spike", ...)
+    rec.metric("accuracy", 0.97, x=1024, series="memnet")
+
+Each argument is a Python scalar (broadcast to every row), a sequence, a numpy array, or a
+torch tensor on any device (shape ``(n,)``; list columns ``topk_ids``, ``topk_probs`` and
+``embedding`` take ``(n, k)``). Tensors are kept as they are until a flush: on a GPU nothing is
+copied to the host per step; a flush concatenates each column on its device and copies once.
+**A tensor handed to a recorder must not be modified in place afterwards** (pass a clone of a
+buffer the engine keeps mutating).
+
+The engine guards expensive preparation with ``if rec.enabled:``; :class:`NullRecorder` is
+disabled and every method returns at once.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import defaultdict
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pyarrow as pa
+
+from tracing.schema import ARROW_SCHEMAS
+
+_LIST_COLUMNS = {"topk_ids", "topk_probs", "embedding"}
+
+
+@runtime_checkable
+class Recorder(Protocol):
+    """What the engine may call. See the module docstring for the column conventions."""
+
+    enabled: bool
+    run_id: str | None
+
+    def steps(self, *, step: Any, batch: Any = 0, **columns: Any) -> None: ...
+
+    def events(self, *, step: Any, op: str, memory: str, cell: Any, **columns: Any) -> None: ...
+
+    def cell_states(self, *, step: Any, memory: str, cell: Any, **columns: Any) -> None: ...
+
+    def moments(self, *, moment_id: Any, step: Any, memory: str, **columns: Any) -> None: ...
+
+    def metric(self, name: str, value: float, **columns: Any) -> None: ...
+
+    def finish(self, status: str = "complete") -> None: ...
+
+
+class NullRecorder:
+    """A recorder that records nothing and costs one attribute read per guarded call."""
+
+    enabled = False
+    run_id = None
+
+    def steps(self, **_: Any) -> None:
+        return None
+
+    def events(self, **_: Any) -> None:
+        return None
+
+    def cell_states(self, **_: Any) -> None:
+        return None
+
+    def moments(self, **_: Any) -> None:
+        return None
+
+    def metric(self, *_: Any, **__: Any) -> None:
+        return None
+
+    def finish(self, status: str = "complete") -> None:
+        return None
+
+
+NULL_RECORDER = NullRecorder()
+
+
+class BufferedRecorder:
+    """Collects column chunks per table; :meth:`drain` turns them into Arrow tables.
+
+    Subclasses decide where drained tables go (memory, DuckDB). Thread-safe: the engine thread
+    appends while a flush thread drains.
+    """
+
+    enabled = True
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self._lock = threading.Lock()
+        self._chunks: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+
+    # -- engine-facing -------------------------------------------------------------------
+    def steps(self, *, step: Any, batch: Any = 0, **columns: Any) -> None:
+        self._append("steps", dict(step=step, batch=batch, **columns))
+
+    def events(self, *, step: Any, op: str, memory: str, cell: Any, **columns: Any) -> None:
+        columns.setdefault("layer", 0)
+        columns.setdefault("head", 0)
+        columns.setdefault("batch", 0)
+        self._append("memory_events", dict(step=step, op=op, memory=memory, cell=cell, **columns))
+
+    def cell_states(self, *, step: Any, memory: str, cell: Any, **columns: Any) -> None:
+        columns.setdefault("layer", 0)
+        columns.setdefault("head", 0)
+        columns.setdefault("batch", 0)
+        self._append("cell_states", dict(step=step, memory=memory, cell=cell, **columns))
+
+    def moments(self, *, moment_id: Any, step: Any, memory: str, **columns: Any) -> None:
+        columns.setdefault("layer", 0)
+        columns.setdefault("head", 0)
+        columns.setdefault("batch", 0)
+        self._append("moments", dict(moment_id=moment_id, step=step, memory=memory, **columns))
+
+    def metric(self, name: str, value: float, **columns: Any) -> None:
+        self._append("metrics", dict(name=name, value=float(value), **columns))
+
+    def finish(self, status: str = "complete") -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- buffering -----------------------------------------------------------------------
+    def _append(self, table: str, columns: dict[str, Any]) -> None:
+        unknown = set(columns) - set(ARROW_SCHEMAS[table].names)
+        if unknown:
+            raise TypeError(f"{table}: unknown column(s) {sorted(unknown)}")
+        n = _row_count(columns)
+        if n == 0:
+            return
+        with self._lock:
+            self._chunks[table].append((n, columns))
+
+    def pending_rows(self) -> int:
+        """Rows buffered and not yet drained (all tables)."""
+        with self._lock:
+            return sum(n for chunks in self._chunks.values() for n, _ in chunks)
+
+    def drain(self) -> dict[str, pa.Table]:
+        """Take every buffered chunk and return one Arrow table per non-empty table."""
+        with self._lock:
+            taken, self._chunks = self._chunks, defaultdict(list)
+        return {
+            table: chunks_to_table(table, chunks, self.run_id) for table, chunks in taken.items() if chunks
+        }
+
+
+def _row_count(columns: dict[str, Any]) -> int:
+    """Length of the longest array-like column (1 when all are scalars)."""
+    n = None
+    for name, value in columns.items():
+        if value is None or isinstance(value, (str, bytes, int, float, bool, np.generic)):
+            continue
+        shape = getattr(value, "shape", None)
+        length = int(shape[0]) if shape is not None and len(shape) > 0 else (len(value) if shape is None else 1)
+        if name in _LIST_COLUMNS and shape is None and length and not isinstance(value[0], (list, tuple, np.ndarray)):
+            length = 1  # a single list for a single row
+        if n is None or length > n:
+            n = length
+    return 1 if n is None else n
+
+
+def chunks_to_table(table: str, chunks: list[tuple[int, dict[str, Any]]], run_id: str) -> pa.Table:
+    """Build one Arrow table in ``ARROW_SCHEMAS[table]`` layout from buffered column chunks."""
+    schema = ARROW_SCHEMAS[table]
+    sizes = [n for n, _ in chunks]
+    total = sum(sizes)
+    arrays = []
+    for field in schema:
+        if field.name == "run_id":
+            arrays.append(_repeat_string(run_id, total))
+            continue
+        values = [columns.get(field.name) for _, columns in chunks]
+        arrays.append(_column(field, values, sizes, total))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _repeat_string(value: str, n: int) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value])).cast(pa.string())
+
+
+def _column(field: pa.Field, values: list[Any], sizes: list[int], total: int) -> pa.Array:
+    if all(v is None for v in values):
+        return pa.nulls(total, type=field.type)
+    if pa.types.is_list(field.type):
+        return _list_column(field.type, values, sizes)
+    if pa.types.is_string(field.type):
+        return _string_column(values, sizes)
+    np_dtype = field.type.to_pandas_dtype()
+    parts = _to_numpy_parts(values, sizes, np_dtype)
+    mask = np.concatenate([np.full(n, v is None) for v, n in zip(values, sizes)])
+    data = np.concatenate(parts) if parts else np.zeros(0, np_dtype)
+    return pa.array(data, type=field.type, mask=mask if mask.any() else None)
+
+
+def _string_column(values: list[Any], sizes: list[int]) -> pa.Array:
+    """Scalars are dictionary-encoded (cheap for millions of repeats); lists are taken as is."""
+    if all(v is None or isinstance(v, str) for v in values):
+        dictionary = sorted({v for v in values if v is not None})
+        code = {s: i for i, s in enumerate(dictionary)}
+        indices = np.concatenate([np.full(n, code[v] if v is not None else -1, dtype=np.int32) for v, n in zip(values, sizes)])
+        mask = indices < 0
+        idx = pa.array(np.where(mask, 0, indices), mask=mask if mask.any() else None)
+        return pa.DictionaryArray.from_arrays(idx, pa.array(dictionary or [""], pa.string())).cast(pa.string())
+    rows: list[str | None] = []
+    for v, n in zip(values, sizes):
+        rows.extend([v] * n if v is None or isinstance(v, str) else [None if s is None else str(s) for s in v])
+    return pa.array(rows, type=pa.string())
+
+
+def _to_numpy_parts(values: list[Any], sizes: list[int], np_dtype: Any) -> list[np.ndarray]:
+    """One numpy array of length n per chunk; tensors are concatenated on their device and copied once."""
+    parts: list[np.ndarray | None] = [None] * len(values)
+    tensor_idx = [i for i, v in enumerate(values) if hasattr(v, "detach")]
+    if tensor_idx:
+        torch = sys.modules["torch"]
+        flat = [values[i].detach().reshape(-1) for i in tensor_idx]
+        cast = torch.float32 if np.issubdtype(np_dtype, np.floating) else torch.int64
+        by_device: dict[Any, list[int]] = defaultdict(list)
+        for j, t in enumerate(flat):
+            by_device[t.device].append(j)
+        for js in by_device.values():
+            host = torch.cat([flat[j].to(cast) for j in js]).cpu().numpy()
+            offsets = np.cumsum([0] + [flat[j].numel() for j in js])
+            for j, a, b in zip(js, offsets[:-1], offsets[1:]):
+                parts[tensor_idx[j]] = host[a:b].astype(np_dtype, copy=False)
+    for i, (v, n) in enumerate(zip(values, sizes)):
+        if parts[i] is not None:
+            arr = parts[i]
+        elif v is None:
+            arr = np.zeros(n, dtype=np_dtype)
+        else:
+            arr = np.asarray(v, dtype=np_dtype).reshape(-1)
+        if arr.size == 1 and n != 1:
+            arr = np.full(n, arr[0], dtype=np_dtype)
+        if arr.size != n:
+            raise ValueError(f"column has {arr.size} values for {n} rows")
+        parts[i] = arr
+    return parts  # type: ignore[return-value]
+
+
+def _list_column(list_type: pa.DataType, values: list[Any], sizes: list[int]) -> pa.Array:
+    """``(n, k)`` arrays (or lists of lists) per chunk -> one Arrow list array."""
+    value_dtype = list_type.value_type.to_pandas_dtype()
+    flats: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    null_rows: list[np.ndarray] = []
+    for v, n in zip(values, sizes):
+        if v is None:
+            flats.append(np.zeros(0, value_dtype))
+            lengths.append(np.zeros(n, np.int64))
+            null_rows.append(np.ones(n, bool))
+            continue
+        if hasattr(v, "detach"):
+            t = v.detach()
+            t = t.float() if np.issubdtype(value_dtype, np.floating) else t.long()
+            arr = t.cpu().numpy()
+        elif isinstance(v, np.ndarray) and v.dtype != object:
+            arr = v
+        else:
+            rows = list(v)
+            if rows and not isinstance(rows[0], (list, tuple, np.ndarray)):
+                rows = [rows]
+            row_lengths = np.array([len(r) for r in rows], np.int64)
+            flats.append(np.concatenate([np.asarray(r, value_dtype) for r in rows]) if rows else np.zeros(0, value_dtype))
+            lengths.append(row_lengths)
+            null_rows.append(np.zeros(len(rows), bool))
+            continue
+        arr = np.asarray(arr, dtype=value_dtype)
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        flats.append(arr.reshape(-1))
+        lengths.append(np.full(arr.shape[0], arr.shape[1], np.int64))
+        null_rows.append(np.zeros(arr.shape[0], bool))
+    all_lengths = np.concatenate(lengths)
+    offsets = np.concatenate([[0], np.cumsum(all_lengths)]).astype(np.int32)
+    nulls = np.concatenate(null_rows)
+    flat = pa.array(np.concatenate(flats), type=list_type.value_type)
+    return pa.ListArray.from_arrays(pa.array(offsets), flat, mask=pa.array(nulls) if nulls.any() else None)
+
+
+class MemoryRecorder(BufferedRecorder):
+    """Keeps everything in memory; :meth:`tables` returns what was recorded (tests, live views)."""
+
+    def __init__(self, run_id: str = "memory") -> None:
+        super().__init__(run_id)
+        self._tables: dict[str, list[pa.Table]] = defaultdict(list)
+        self.status = "running"
+
+    def tables(self) -> dict[str, pa.Table]:
+        """Everything recorded so far, one Arrow table per table name."""
+        for name, table in self.drain().items():
+            self._tables[name].append(table)
+        return {name: pa.concat_tables(parts) for name, parts in self._tables.items()}
+
+    def finish(self, status: str = "complete") -> None:
+        self.tables()
+        self.status = status
