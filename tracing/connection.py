@@ -1,0 +1,281 @@
+"""Open a trace file: lock retry, validation, schema creation and migration.
+
+Every part of memscope opens a trace through :func:`open_trace`. DuckDB lets one process hold a
+file for writing and then refuses every other process, even read-only ("Could not set lock on
+file"); inside one process it refuses a second connection with a different configuration
+(read-only next to read-write). The writer releases the file between flushes, so both conflicts
+are short: :func:`open_trace` retries them with a short backoff and raises
+:class:`~tracing.errors.TraceLockedError` only when the file stays held past ``timeout``.
+
+What a valid trace is: a DuckDB file with a ``memscope_meta`` table whose ``format`` row is
+:data:`~tracing.schema.FORMAT_TAG` and whose ``schema_version`` row is an integer, plus every table
+of :data:`~tracing.schema.DDL` with its columns. Anything else raises
+:class:`~tracing.errors.NotATraceError` or :class:`~tracing.errors.SchemaVersionError`, with a
+one-line message that says what the file is and what to do.
+
+Older schema versions are upgraded, step by step through :data:`MIGRATIONS`, when the file is
+opened writable; a read-only open names the command that upgrades it (``memscope migrate``). A
+read-only open never creates, truncates or writes the file.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from tracing.errors import NotATraceError, SchemaVersionError, TraceLockedError
+from tracing.schema import DDL, FORMAT_TAG, SCHEMA_VERSION
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+
+MIGRATIONS: dict[int, Migration] = {}
+"""``MIGRATIONS[v](con)`` upgrades a trace from schema ``v`` to ``v + 1`` in place (inside a
+transaction that also bumps ``memscope_meta.schema_version``). Empty while the schema is at its
+first version; add an entry whenever :data:`~tracing.schema.SCHEMA_VERSION` grows."""
+
+_DUCKDB_MAGIC = b"DUCK"
+_MAGIC_OFFSET = 8  # a DuckDB file starts with an 8-byte checksum, then b"DUCK"
+_LOCK_MESSAGES = ("Could not set lock", "different configuration")
+_BROKEN_MESSAGES = (
+    "not a valid DuckDB database",
+    "Could not read enough bytes",
+    "Corrupt",
+    "checksum",
+    "Serialization",
+    "INTERNAL Error",
+)
+
+
+def open_trace(
+    path: str | Path, *, read_only: bool, create: bool = False, timeout: float = 5.0
+) -> duckdb.DuckDBPyConnection:
+    """Open, validate (and with ``create=True`` initialise) the trace at ``path``.
+
+    ``read_only=True`` never changes the file. ``create=True`` (writable only) makes the schema in
+    a new file, or in an existing empty one (0 bytes, or a DuckDB file with no tables). Older
+    schemas are migrated when writable. Raises ``NotATraceError``, ``SchemaVersionError`` or
+    ``TraceLockedError`` with a one-line message; the caller closes the returned connection.
+    """
+    if read_only and create:
+        raise ValueError("open_trace: create=True needs read_only=False")
+    path = Path(path)
+    fresh = _check_file(path, read_only=read_only, create=create)
+    con = _connect_with_retry(path, read_only=read_only, timeout=timeout)
+    try:
+        if fresh or (create and not _user_tables(con)):
+            create_schema(con)
+        _validate(con, path, read_only=read_only)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table of :data:`DDL` and the ``memscope_meta`` rows, in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for statement in DDL.values():
+            con.execute(statement)
+        con.execute(
+            "INSERT OR REPLACE INTO memscope_meta VALUES (?, ?), (?, ?)",
+            ["schema_version", str(SCHEMA_VERSION), "format", FORMAT_TAG],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: Path, from_version: int) -> None:
+    """Upgrade an open writable trace from ``from_version`` to :data:`SCHEMA_VERSION`, one step a time."""
+    for version in range(from_version, SCHEMA_VERSION):
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise SchemaVersionError(
+                f"{path}: no migration from trace schema {version} to {version + 1}; "
+                "re-record the trace with this memscope"
+            )
+        con.execute("BEGIN TRANSACTION")
+        try:
+            step(con)
+            con.execute(
+                "UPDATE memscope_meta SET value = ? WHERE key = 'schema_version'", [str(version + 1)]
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def schema_version_of(con: duckdb.DuckDBPyConnection) -> int:
+    """The ``schema_version`` stored in an open trace's ``memscope_meta``."""
+    row = con.execute("SELECT value FROM memscope_meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0])
+
+
+# -- file checks before DuckDB sees the file ---------------------------------------------------
+
+
+def _check_file(path: Path, *, read_only: bool, create: bool) -> bool:
+    """Refuse what is plainly not a trace; return True when a new trace is to be made here."""
+    if path.is_dir():
+        raise NotATraceError(f"{path} is a folder, not a trace file; pass a .duckdb file")
+    if not path.exists():
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return True
+        raise NotATraceError(f"{path} does not exist; check the path (memscope traces end in .duckdb)")
+    size = path.stat().st_size
+    if size == 0:
+        if create and not read_only:
+            path.unlink()  # DuckDB refuses a 0-byte file; an empty file holds nothing to keep
+            return True
+        raise NotATraceError(f"{path} is empty (0 bytes), not a memscope trace; record or import a trace into it")
+    with path.open("rb") as handle:
+        head = handle.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
+    if head[_MAGIC_OFFSET:] != _DUCKDB_MAGIC:
+        raise NotATraceError(f"{path} is not a DuckDB file (unknown header), so not a memscope trace; pick a .duckdb trace")
+    return False
+
+
+# -- connecting ----------------------------------------------------------------------------------
+
+
+def _connect_with_retry(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` that waits out lock conflicts with backoff (10 ms doubling to 200 ms)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            message = str(exc)
+            if not any(marker in message for marker in _LOCK_MESSAGES):
+                raise _translate(path, exc) from None
+            if time.monotonic() + delay > deadline:
+                holder = re.search(r"PID (\d+)", message)
+                who = f"process {holder.group(1)}" if holder else "another connection"
+                raise TraceLockedError(
+                    f"{path} is held by {who} for more than {timeout:g} s; "
+                    "wait for the writer to release it or stop that process"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+def _translate(path: Path, exc: duckdb.Error) -> Exception:
+    """A DuckDB error on a file -> the memscope error that tells the user what to do."""
+    message = " ".join(str(exc).split())
+    if "version number" in message or "newer version" in message.lower():
+        return SchemaVersionError(f"{path} was written by a newer DuckDB storage version; upgrade memscope ({message})")
+    if any(marker in message for marker in _BROKEN_MESSAGES):
+        return NotATraceError(f"{path} is damaged or truncated, not a readable DuckDB trace; re-record or re-import it")
+    return NotATraceError(f"{path} could not be opened as a DuckDB trace: {message}")
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+
+def _user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = 'main' ORDER BY table_name"
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+@functools.lru_cache(maxsize=1)
+def expected_columns() -> dict[str, tuple[str, ...]]:
+    """Column names of every table in :data:`DDL`, read from an in-memory DuckDB built from it."""
+    con = duckdb.connect(":memory:")
+    try:
+        for statement in DDL.values():
+            con.execute(statement)
+        rows = con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() ORDER BY table_name, column_index"
+        ).fetchall()
+    finally:
+        con.close()
+    columns: dict[str, list[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, []).append(column)
+    return {table: tuple(names) for table, names in columns.items()}
+
+
+def _validate(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
+    try:
+        version = _stored_version(con, path)
+    except duckdb.Error as exc:  # a truncated file fails on its first real read
+        raise _translate(path, exc) from None
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} was written by a newer memscope (schema {version}; this one reads up to {SCHEMA_VERSION}); "
+            "upgrade memscope"
+        )
+    if version < SCHEMA_VERSION:
+        if read_only:
+            raise SchemaVersionError(
+                f"{path} uses the older trace schema {version} (current: {SCHEMA_VERSION}); "
+                f"upgrade it with: memscope migrate {path}"
+            )
+        migrate(con, path, version)
+    try:
+        _check_columns(con, path)
+    except duckdb.Error as exc:
+        raise _translate(path, exc) from None
+
+
+def _stored_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """The file's schema version, after checking that it is a memscope trace at all."""
+    tables = _user_tables(con)
+    if "memscope_meta" not in tables:
+        listed = ", ".join(tables[:8]) + (", ..." if len(tables) > 8 else "") if tables else "no tables"
+        raise NotATraceError(
+            f"{path} is a DuckDB database but not a memscope trace (no memscope_meta table; it has {listed}); "
+            "pick a file written by memscope"
+        )
+    meta = dict(con.execute("SELECT key, value FROM memscope_meta").fetchall())
+    if meta.get("format") != FORMAT_TAG:
+        raise NotATraceError(
+            f"{path} is a DuckDB database of format {meta.get('format')!r}, not {FORMAT_TAG!r}; "
+            "pick a file written by memscope"
+        )
+    try:
+        return int(meta["schema_version"])
+    except (KeyError, ValueError):
+        raise NotATraceError(
+            f"{path} has no valid schema_version in memscope_meta ({meta.get('schema_version')!r}); "
+            "the file is damaged: re-record or re-import it"
+        ) from None
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    rows = con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main'"
+    ).fetchall()
+    present: dict[str, set[str]] = {}
+    for table, column in rows:
+        present.setdefault(table, set()).add(column)
+    expected = expected_columns()
+    missing_tables = [table for table in expected if table not in present]
+    if missing_tables:
+        raise NotATraceError(
+            f"{path} is a damaged memscope trace: missing table(s) {', '.join(missing_tables)}; "
+            "re-record or re-import it"
+        )
+    missing_columns = [
+        f"{table}.{column}" for table, columns in expected.items() for column in columns if column not in present[table]
+    ]
+    if missing_columns:
+        raise NotATraceError(
+            f"{path} is a damaged memscope trace: missing column(s) {', '.join(missing_columns)}; "
+            "re-record or re-import it"
+        )
