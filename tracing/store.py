@@ -1,0 +1,222 @@
+"""The read side: :class:`TraceStore` answers each view's question with one SQL query.
+
+A store never holds the file: every method opens a short-lived read-only connection (waiting out a
+writer's flush, see :func:`tracing.connection.open_trace`) and closes it, so a run that another
+process is still writing can be watched. Every query lives in ``tracing/queries/<name>.sql`` and
+takes its inputs as bound parameters; nothing the user types becomes SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from tracing.connection import open_trace, schema_version_of
+from tracing.errors import NotATraceError, UnknownRunError
+from tracing.queries import sql
+from tracing.schema import DEATH_OPS, OPS
+
+STATE_VALUES: tuple[str, ...] = ("age", "usage", "norm")
+"""Heatmap values read from ``cell_states`` (mean per bin); any op in OPS reads ``memory_events``."""
+
+WHATIF_COLUMNS: tuple[str, ...] = ("entropy", "kl", "surprisal")
+"""``steps`` columns a what-if threshold can be put on."""
+
+MIN_STEP_BINS = 500
+"""A heatmap keeps at least this many step bins (when the run has that many steps) before it
+bins cells: time resolution matters more than cell resolution for wide memories."""
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "run_id", "name", "created", "finished", "status", "family", "model", "input", "device", "config",
+    "n_steps", "n_events", "n_moments",
+)
+
+
+@dataclass(frozen=True)
+class HeatmapResult:
+    """A cells x steps heatmap aggregated in SQL.
+
+    ``frame`` has one row per non-empty bin: ``cell`` and ``step`` (the first cell and step of the
+    bin) and ``value``. Each bin covers ``cell_bin`` cells x ``step_bin`` steps; ``n_cells`` and
+    ``n_steps`` are the full ranges (max - min + 1). ``sampled`` is True when the picture is not one
+    pixel per cell and step: bins larger than 1, or cell states recorded with sampling.
+    """
+
+    frame: pd.DataFrame
+    cell_bin: int
+    step_bin: int
+    n_cells: int
+    n_steps: int
+    sampled: bool
+
+
+def heatmap_bins(n_cells: int, n_steps: int, max_cells: int) -> tuple[int, int]:
+    """``(cell_bin, step_bin)`` so that ``ceil(n_cells/cell_bin) * ceil(n_steps/step_bin) <= max_cells``.
+
+    Steps are binned first; cells are binned only when even ``MIN_STEP_BINS`` step bins leave too
+    little room for one row per cell.
+    """
+    if max_cells < 1:
+        raise ValueError(f"max_cells must be at least 1, got {max_cells}")
+    if n_cells * n_steps <= max_cells:
+        return 1, 1
+    cell_room = max(1, max_cells // min(n_steps, MIN_STEP_BINS))
+    cell_bin = 1 if n_cells <= cell_room else math.ceil(n_cells / cell_room)
+    cell_rows = math.ceil(n_cells / cell_bin)
+    step_bin = math.ceil(n_steps / max(1, max_cells // cell_rows))
+    return cell_bin, step_bin
+
+
+class TraceStore:
+    """Read-only queries on one trace file; each returns a pandas DataFrame (see ARCHITECTURE.md)."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        with self._connect():  # validates now: a bad file fails here, with its one-line reason
+            pass
+
+    # -- connection ------------------------------------------------------------------------------
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = open_trace(self.path, read_only=True, timeout=self.timeout)
+        try:
+            yield con
+        except duckdb.IOException as exc:
+            raise NotATraceError(f"{self.path} could not be read ({' '.join(str(exc).split())}); re-record or re-import it") from None
+        finally:
+            con.close()
+
+    def _query(self, name: str, params: dict[str, Any], *, run_id: str | None = None) -> pd.DataFrame:
+        with self._connect() as con:
+            if run_id is not None:
+                self._require_run(con, run_id)
+            return con.execute(sql(name), params).df()
+
+    def _require_run(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        (count,) = con.execute(sql("run_exists"), {"run_id": run_id}).fetchone()
+        if count == 0:
+            raise UnknownRunError(f"no run {run_id!r} in {self.path}; `memscope runs {self.path}` lists the runs")
+
+    # -- queries ---------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """``{path, schema_version, size_bytes, tables: {name: rows}}``."""
+        with self._connect() as con:
+            version = schema_version_of(con)
+            rows = con.execute(sql("table_rows")).fetchall()
+        return {
+            "path": str(self.path),
+            "schema_version": version,
+            "size_bytes": self.path.stat().st_size,
+            "tables": {name: int(n) for name, n in rows},
+        }
+
+    def runs(self, *, now: dt.datetime | None = None) -> pd.DataFrame:
+        """One row per run: RUN_COLUMNS, where ``status`` is derived (a dead writer's run is ``crashed``)."""
+        with self._connect() as con:
+            frame = con.execute(sql("runs")).df()
+        frame["status"] = [
+            _effective_status(row, now) for row in frame[["stored_status", "writer_pid", "writer_host", "heartbeat"]].itertuples(index=False)
+        ]
+        for column in ("n_steps", "n_events", "n_moments"):
+            frame[column] = frame[column].astype("int64")
+        return frame[list(RUN_COLUMNS)]
+
+    def heatmap(
+        self,
+        run_id: str,
+        value: str = "write",
+        memory: str | None = None,
+        layer: int | None = None,
+        head: int | None = None,
+        batch: int | None = None,
+        max_cells: int = 250_000,
+        agg: str = "count",
+    ) -> HeatmapResult:
+        """Cells x steps of one op (count of events, or sum of weights with ``agg="weight"``) or of a
+        cell state (``age``, ``usage``, ``norm``: mean per bin), at most ``max_cells`` bins."""
+        if value not in OPS and value not in STATE_VALUES:
+            raise ValueError(f"unknown heatmap value {value!r}; use an op ({', '.join(OPS)}) or one of {', '.join(STATE_VALUES)}")
+        if agg not in ("count", "weight"):
+            raise ValueError(f"unknown heatmap aggregation {agg!r}; use 'count' or 'weight'")
+        states = value in STATE_VALUES
+        filters = {"run_id": run_id, "memory": memory, "layer": layer, "head": head, "batch": batch}
+        with self._connect() as con:
+            self._require_run(con, run_id)
+            extent = con.execute(sql("heatmap_state_extent" if states else "heatmap_event_extent"), filters).fetchone()
+            sampling = con.execute(sql("run_sampling"), {"run_id": run_id}).fetchone()[0]
+            if extent[0] is None:
+                return HeatmapResult(pd.DataFrame({"cell": [], "step": [], "value": []}), 1, 1, 0, 0, False)
+            cell_lo, cell_hi, step_lo, step_hi = (int(v) for v in extent)
+            n_cells, n_steps = cell_hi - cell_lo + 1, step_hi - step_lo + 1
+            cell_bin, step_bin = heatmap_bins(n_cells, n_steps, max_cells)
+            params = dict(filters, cell_lo=cell_lo, cell_bin=cell_bin, step_lo=step_lo, step_bin=step_bin)
+            if states:
+                frame = con.execute(sql("heatmap_states"), dict(params, value=value)).df()
+            else:
+                binned = con.execute(sql("heatmap_events"), dict(params, op=value)).df()
+                frame = binned[["cell", "step"]].assign(value=binned["n"] if agg == "count" else binned["weight"])
+        sampled = cell_bin > 1 or step_bin > 1 or (states and bool(sampling))
+        frame = frame.astype({"cell": "int64", "step": "int64"})
+        return HeatmapResult(frame, cell_bin, step_bin, n_cells, n_steps, sampled)
+
+    def lifecycles(self, run_id: str, memory: str | None = None) -> pd.DataFrame:
+        """batch, memory, layer, head, cell, born, died, duration, observed, cause, write_weight, write_gate."""
+        return self._query("lifecycles", {"run_id": run_id, "memory": memory, "death_ops": list(DEATH_OPS)}, run_id=run_id)
+
+    def timeline(self, run_id: str, batch: int = 0, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
+        """Steps rows of one batch row for steps in ``[start, stop)``."""
+        return self._query("timeline", {"run_id": run_id, "batch": batch, "start": start, "stop": stop}, run_id=run_id)
+
+    def event_counts(self, run_id: str, batch: int | None = None, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
+        """step, memory, op, n: events per step in ``[start, stop)``."""
+        return self._query("event_counts", {"run_id": run_id, "batch": batch, "start": start, "stop": stop}, run_id=run_id)
+
+    def events(
+        self,
+        run_id: str,
+        step: int | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        op: str | None = None,
+        limit: int = 10_000,
+    ) -> pd.DataFrame:
+        """memory_events rows at ``step`` or in ``[start, stop)``, at most ``limit``."""
+        params = {"run_id": run_id, "step": step, "start": start, "stop": stop, "op": op, "limit": limit}
+        return self._query("events", params, run_id=run_id)
+
+    def signatures(self, run_id: str, memory: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """moments rows (the signatures behind the projection view)."""
+        return self._query("signatures", {"run_id": run_id, "memory": memory, "limit": limit}, run_id=run_id)
+
+    def metrics(self, run_id: str, name: str | None = None) -> pd.DataFrame:
+        """metrics rows: step, name, value, x, series."""
+        return self._query("metrics", {"run_id": run_id, "name": name}, run_id=run_id)
+
+    def whatif(self, run_id: str, column: str, threshold: float, batch: int = 0) -> pd.DataFrame:
+        """step, token_id, token_text, value: the steps whose ``column`` exceeds ``threshold``, i.e.
+        the moments that threshold would have stored (``len()`` is the count)."""
+        if column not in WHATIF_COLUMNS:
+            raise ValueError(f"unknown what-if column {column!r}; use one of {', '.join(WHATIF_COLUMNS)}")
+        params = {"run_id": run_id, "column": column, "threshold": float(threshold), "batch": batch}
+        return self._query("whatif", params, run_id=run_id)
+
+
+def _effective_status(row: Any, now: dt.datetime | None) -> str:
+    """The stored status, or ``crashed`` for a ``running`` run whose writer is gone (tracing.liveness)."""
+    try:
+        from tracing.liveness import effective_status
+    except ImportError:  # the liveness module lands with the writer; until then trust the file
+        return row.stored_status
+    heartbeat = None if pd.isna(row.heartbeat) else pd.Timestamp(row.heartbeat).to_pydatetime()
+    pid = None if pd.isna(row.writer_pid) else int(row.writer_pid)
+    host = None if pd.isna(row.writer_host) else row.writer_host
+    return effective_status(row.stored_status, pid, host, heartbeat, now or dt.datetime.now(), 1.0)
