@@ -95,6 +95,7 @@ class BufferedRecorder:
         self.run_id = run_id
         self._lock = threading.Lock()
         self._chunks: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        self._pending = 0  # rows in self._chunks, kept so that pending_rows() is O(1)
 
     # -- engine-facing -------------------------------------------------------------------
     def steps(self, *, step: Any, batch: Any = 0, **columns: Any) -> None:
@@ -134,16 +135,17 @@ class BufferedRecorder:
             return
         with self._lock:
             self._chunks[table].append((n, columns))
+            self._pending += n
 
     def pending_rows(self) -> int:
         """Rows buffered and not yet drained (all tables)."""
-        with self._lock:
-            return sum(n for chunks in self._chunks.values() for n, _ in chunks)
+        return self._pending
 
     def drain(self) -> dict[str, pa.Table]:
         """Take every buffered chunk and return one Arrow table per non-empty table."""
         with self._lock:
             taken, self._chunks = self._chunks, defaultdict(list)
+            self._pending = 0
         return {
             table: chunks_to_table(table, chunks, self.run_id) for table, chunks in taken.items() if chunks
         }

@@ -1,0 +1,306 @@
+"""The write side of a trace: :class:`DuckDBRecorder` appends a run to a DuckDB file as it happens.
+
+The engine calls the recorder's columnar methods (see :mod:`tracing.recorder`); they only buffer.
+A background thread flushes every ``flush_interval`` seconds (and early when more than
+``max_buffered_rows`` rows wait): it drains the buffer into one Arrow table per trace table and
+appends them in ONE transaction, together with a heartbeat, through
+``INSERT INTO <table> BY NAME SELECT * FROM <arrow view>`` (never row by row).
+
+The writer RELEASES the file between flushes (open, append, commit, close): DuckDB blocks every
+other process from opening a file a writer holds, even read-only, so holding it would make a live
+run invisible. Readers open read-only between flushes; both sides wait out the other's short hold
+(:func:`tracing.connection.open_trace` retries lock conflicts). In one process, a lock per file
+serialises the flushes of several recorders.
+
+Crash semantics: a run killed at any moment keeps every row of every committed flush (at most the
+last ``flush_interval`` of data is lost) and shows as ``crashed`` (:mod:`tracing.liveness`). A
+failed flush loses nothing: its tables are kept and retried at the next interval; when the final
+flush in :meth:`DuckDBRecorder.finish` still fails, :class:`FlushError` says so.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from tracing.connection import open_trace
+from tracing.errors import TraceError
+from tracing.liveness import HEARTBEAT_PERIOD_S, mark_crashed, this_host, utc_now
+from tracing.recorder import BufferedRecorder
+from tracing.schema import ARROW_SCHEMAS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BUFFERED_ROWS = 2_000_000
+"""Rows buffered (all tables) that trigger a flush before the interval is up (bounds memory)."""
+
+FINISH_ATTEMPTS = 3
+"""Tries of the final flush in :meth:`DuckDBRecorder.finish` before it raises :class:`FlushError`."""
+
+WARN_AFTER_FAILURES = 3
+"""Consecutive failed background flushes after which a warning is logged (data is still kept)."""
+
+_VIEW = "memscope_incoming"
+_VERSIONED_PACKAGES = ("memscope", "torch", "transformers", "duckdb", "pyarrow")
+
+_path_locks: dict[str, threading.Lock] = {}
+_path_locks_guard = threading.Lock()
+_unfinished: set[DuckDBRecorder] = set()
+
+
+class FlushError(TraceError):
+    """Recorded rows could not be written to the trace file (they are kept in memory)."""
+
+
+def path_lock(path: str | Path) -> threading.Lock:
+    """The process-wide lock of one trace file: one flush at a time per file in this process."""
+    key = str(Path(path).resolve())
+    with _path_locks_guard:
+        return _path_locks.setdefault(key, threading.Lock())
+
+
+def append_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
+    """Append an Arrow table to trace table ``table`` (columns matched by name, one statement)."""
+    if table not in ARROW_SCHEMAS:
+        raise ValueError(f"not an appendable trace table: {table!r}")
+    con.register(_VIEW, data)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {_VIEW}")  # table: a schema constant
+    finally:
+        con.unregister(_VIEW)
+
+
+def software_versions() -> dict[str, str | None]:
+    """Python and the packages a trace's numbers depend on (read from metadata, nothing imported)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for package in _VERSIONED_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+class DuckDBRecorder(BufferedRecorder):
+    """Records one run into the trace file at ``path`` (created when missing), flushing in the background.
+
+    ``flush_interval`` (s) bounds how much data a crash can lose and how late a reader sees it.
+    ``on_flush(total_rows)`` is called on the flush thread after every committed flush;
+    :attr:`flushed_rows` holds the same count. Use as a context manager, or call :meth:`finish`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        family: str,
+        model: str | None = None,
+        config: dict[str, Any] | None = None,
+        input: str | None = None,  # noqa: A002 - the runs column is called input
+        device: str | None = None,
+        flush_interval: float = 1.0,
+        max_buffered_rows: int = DEFAULT_MAX_BUFFERED_ROWS,
+        cell_state_sampling: str | None = None,
+        lock_timeout: float = 5.0,
+        on_flush: Callable[[int], None] | None = None,
+    ) -> None:
+        if not flush_interval > 0:
+            raise ValueError(f"flush_interval must be positive, got {flush_interval}")
+        if max_buffered_rows < 1:
+            raise ValueError(f"max_buffered_rows must be at least 1, got {max_buffered_rows}")
+        super().__init__(uuid.uuid4().hex)
+        self.path = Path(path)
+        self.flush_interval = float(flush_interval)
+        self.max_buffered_rows = int(max_buffered_rows)
+        self.lock_timeout = float(lock_timeout)
+        self.on_flush = on_flush
+        self.status = "running"
+        self.flushed_rows = 0
+        self.error: Exception | None = None
+        self.failures = 0
+        self._unwritten: dict[str, pa.Table] = {}
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        now = utc_now()
+        run_row = dict(
+            run_id=self.run_id,
+            name=name,
+            created=now,
+            heartbeat=now,
+            status="running",
+            family=family,
+            model=model,
+            config=None if config is None else json.dumps(config, sort_keys=True, default=str),
+            input=input,
+            device=device,
+            versions=json.dumps(software_versions(), sort_keys=True),
+            schema_version=SCHEMA_VERSION,
+            writer_pid=os.getpid(),
+            writer_host=this_host(),
+            cell_state_sampling=cell_state_sampling,
+        )
+        self._write(lambda con: _insert_run(con, run_row), validate=True)
+        self._thread = threading.Thread(target=self._flush_loop, name=f"memscope-flush-{self.run_id[:8]}", daemon=True)
+        _unfinished.add(self)
+        self._thread.start()
+
+    # -- engine-facing -------------------------------------------------------------------
+    def _append(self, table: str, columns: dict[str, Any]) -> None:
+        super()._append(table, columns)
+        if self._pending >= self.max_buffered_rows and not self._wake.is_set():
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Write everything buffered now (raises :class:`FlushError` if it cannot; nothing is lost)."""
+        try:
+            self._flush()
+        except Exception as exc:
+            raise FlushError(f"{self.path}: flush of run {self.run_id} failed: {exc}") from exc
+
+    def finish(self, status: str = "complete") -> None:
+        """Stop the flush thread, write what is left and set the run's status (``complete``/``crashed``)."""
+        if status not in ("complete", "crashed"):
+            raise ValueError(f"finish status must be 'complete' or 'crashed', got {status!r}")
+        if self.status != "running":
+            return
+        self._closing.set()
+        self._wake.set()
+        self._thread.join()
+        last: Exception | None = None
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                self._flush(final_status=status)
+                break
+            except Exception as exc:  # noqa: BLE001 - kept, retried, then raised below
+                last = exc
+                time.sleep(0.1 * (attempt + 1))
+        else:
+            raise FlushError(
+                f"{self.path}: the last {self.unwritten_rows()} rows of run {self.run_id} could not be written "
+                f"after {FINISH_ATTEMPTS} tries ({last}); they are still in memory: call finish() again"
+            ) from last
+        self.status = status
+        _unfinished.discard(self)
+
+    def unwritten_rows(self) -> int:
+        """Rows recorded and not yet committed to the file (buffered or kept from a failed flush)."""
+        return self.pending_rows() + sum(table.num_rows for table in self._unwritten.values())
+
+    def __enter__(self) -> DuckDBRecorder:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            self.finish("complete")
+            return
+        try:
+            self.finish("crashed")
+        except FlushError as flush_error:  # the original exception matters more: log, let it propagate
+            log.error("memscope: %s", flush_error)
+
+    # -- flushing ------------------------------------------------------------------------
+    def _flush_loop(self) -> None:
+        period = min(self.flush_interval, HEARTBEAT_PERIOD_S)
+        while True:
+            self._wake.wait(period)
+            self._wake.clear()
+            if self._closing.is_set():
+                return
+            try:
+                self._flush()
+            except Exception as exc:  # noqa: BLE001 - kept for the next interval; finish() raises
+                if self.failures == WARN_AFTER_FAILURES:
+                    log.warning("memscope: %d flushes of %s failed in a row, data kept: %s", self.failures, self.path, exc)
+
+    def _flush(self, final_status: str | None = None) -> None:
+        """Drain, then append every table, the heartbeat and ``final_status`` in one transaction."""
+        with self._flush_lock:
+            for table, data in self.drain().items():
+                kept = self._unwritten.get(table)
+                self._unwritten[table] = data if kept is None else pa.concat_tables([kept, data])
+            tables = dict(self._unwritten)
+            now = utc_now()
+
+            def work(con: duckdb.DuckDBPyConnection) -> None:
+                for table, data in tables.items():
+                    append_arrow(con, table, data)
+                if final_status is None:
+                    con.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", [now, self.run_id])
+                else:
+                    con.execute(
+                        "UPDATE runs SET heartbeat = ?, finished = ?, status = ? WHERE run_id = ?",
+                        [now, now, final_status, self.run_id],
+                    )
+
+            try:
+                self._write(work)
+            except Exception as exc:
+                self.failures += 1
+                self.error = exc
+                raise
+            self._unwritten = {}
+            self.failures = 0
+            self.error = None
+            self.flushed_rows += sum(data.num_rows for data in tables.values())
+            if self.on_flush is not None:
+                self.on_flush(self.flushed_rows)
+
+    def _write(self, work: Callable[[duckdb.DuckDBPyConnection], None], validate: bool = False) -> None:
+        """Open the file (waiting out other holders), run ``work`` in one transaction, release the file.
+
+        The first open validates (or creates) the trace; flushes skip re-validating it.
+        """
+        with path_lock(self.path):
+            con = open_trace(self.path, read_only=False, create=True, timeout=self.lock_timeout, validate=validate)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    work(con)
+                    con.execute("COMMIT")
+                except BaseException:
+                    _rollback(con)
+                    raise
+            finally:
+                con.close()
+
+
+def _insert_run(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+    """Mark the file's dead runs crashed, then add this run's ``runs`` row (all values bound)."""
+    mark_crashed(con)
+    columns = list(row)
+    con.execute(
+        f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        [row[column] for column in columns],
+    )
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:  # no transaction left to roll back (a failed COMMIT already ended it)
+        pass
+
+
+@atexit.register
+def _finish_abandoned() -> None:
+    """At interpreter exit, write what unfinished recorders still buffer and mark their runs crashed."""
+    for recorder in list(_unfinished):
+        try:
+            recorder.finish("crashed")
+        except Exception as exc:  # noqa: BLE001 - exiting: report, never raise
+            log.error("memscope: could not finish run %s in %s at exit: %s", recorder.run_id, recorder.path, exc)
