@@ -21,6 +21,7 @@ import pandas as pd
 
 from tracing.connection import open_trace, schema_version_of
 from tracing.errors import NotATraceError, UnknownRunError
+from tracing.liveness import effective_status, utc_now
 from tracing.queries import sql
 from tracing.schema import DEATH_OPS, OPS
 
@@ -81,13 +82,14 @@ class TraceStore:
     def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
-        with self._connect():  # validates now: a bad file fails here, with its one-line reason
+        with self._connect(validate=True):  # a bad file fails here, with its one-line reason
             pass
 
     # -- connection ------------------------------------------------------------------------------
     @contextmanager
-    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = open_trace(self.path, read_only=True, timeout=self.timeout)
+    def _connect(self, validate: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection for one query (the file was validated when the store was made)."""
+        con = open_trace(self.path, read_only=True, timeout=self.timeout, validate=validate)
         try:
             yield con
         except duckdb.IOException as exc:
@@ -120,7 +122,9 @@ class TraceStore:
         }
 
     def runs(self, *, now: dt.datetime | None = None) -> pd.DataFrame:
-        """One row per run: RUN_COLUMNS, where ``status`` is derived (a dead writer's run is ``crashed``)."""
+        """One row per run: RUN_COLUMNS, where ``status`` is derived (a dead writer's run is ``crashed``).
+
+        ``now`` (naive UTC, default: the current time) is when a heartbeat is judged stale."""
         with self._connect() as con:
             frame = con.execute(sql("runs")).df()
         frame["status"] = [
@@ -212,11 +216,7 @@ class TraceStore:
 
 def _effective_status(row: Any, now: dt.datetime | None) -> str:
     """The stored status, or ``crashed`` for a ``running`` run whose writer is gone (tracing.liveness)."""
-    try:
-        from tracing.liveness import effective_status
-    except ImportError:  # the liveness module lands with the writer; until then trust the file
-        return row.stored_status
     heartbeat = None if pd.isna(row.heartbeat) else pd.Timestamp(row.heartbeat).to_pydatetime()
     pid = None if pd.isna(row.writer_pid) else int(row.writer_pid)
     host = None if pd.isna(row.writer_host) else row.writer_host
-    return effective_status(row.stored_status, pid, host, heartbeat, now or dt.datetime.now(), 1.0)
+    return effective_status(row.stored_status, pid, host, heartbeat, now or utc_now())

@@ -1,0 +1,60 @@
+"""The store watches a run while another process writes it, and derives the status of dead writers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tracing.liveness import this_host, utc_now
+from tracing.store import TraceStore
+
+REPO = Path(__file__).resolve().parents[2]
+
+WRITER = """
+import sys, time
+import numpy as np
+from tracing.writer import DuckDBRecorder
+with DuckDBRecorder(sys.argv[1], name="live", family="memnet", flush_interval=0.05) as rec:
+    print(rec.run_id, flush=True)
+    for step in range(40):
+        rec.events(step=step, op="write", memory="slot", cell=np.arange(8))
+        time.sleep(0.04)
+"""
+
+
+def test_store_reads_a_run_while_another_process_writes_it(trace_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(trace_path)], stdout=subprocess.PIPE, text=True, env=env)
+    run_id = proc.stdout.readline().strip()
+    store = TraceStore(trace_path, timeout=10)
+    seen = []
+    while proc.poll() is None:
+        runs = store.runs()
+        seen.append((runs["status"].iloc[0], int(runs["n_events"].iloc[0])))
+        store.heatmap(run_id, "write")  # a heavier query between the writer's flushes
+    assert proc.wait() == 0
+    counts = [n for _, n in seen]
+    assert counts == sorted(counts)  # never goes back
+    assert any(status == "running" and 0 < n < 320 for status, n in seen), seen  # saw it mid-run
+    runs = store.runs()
+    assert runs[["run_id", "status", "n_events", "n_steps"]].values.tolist() == [[run_id, "complete", 320, 40]]
+    assert store.heatmap(run_id, "write").frame["value"].sum() == 320
+
+
+def test_runs_status_is_derived_from_writer_liveness(trace_path, kit):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    now = utc_now()
+    fresh, stale = now - dt.timedelta(seconds=1), now - dt.timedelta(hours=1)
+    host = this_host()
+    kit.write_trace(trace_path, [
+        (kit.run_row("alive", status="running", writer_pid=os.getpid(), writer_host=host, heartbeat=fresh, finished=None), {}),
+        (kit.run_row("killed", status="running", writer_pid=dead.pid, writer_host=host, heartbeat=fresh, finished=None), {}),
+        (kit.run_row("silent", status="running", writer_pid=12345, writer_host="elsewhere", heartbeat=stale, finished=None), {}),
+        (kit.run_row("done", status="complete"), {}),
+    ])
+    runs = TraceStore(trace_path).runs(now=now).set_index("run_id")["status"].to_dict()
+    assert runs == {"alive": "running", "killed": "crashed", "silent": "crashed", "done": "complete"}
