@@ -40,6 +40,7 @@ first version; add an entry whenever :data:`~tracing.schema.SCHEMA_VERSION` grow
 
 _DUCKDB_MAGIC = b"DUCK"
 _MAGIC_OFFSET = 8  # a DuckDB file starts with an 8-byte checksum, then b"DUCK"
+_FILE_HEADERS_BYTES = 3 * 4096  # DuckDB's main header and two database headers precede the blocks
 _LOCK_MESSAGES = ("Could not set lock", "different configuration")
 _BROKEN_MESSAGES = (
     "not a valid DuckDB database",
@@ -214,6 +215,7 @@ def expected_columns() -> dict[str, tuple[str, ...]]:
 
 def _validate(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
     try:
+        _check_size(con, path)
         version = _stored_version(con, path)
     except duckdb.Error as exc:  # a truncated file fails on its first real read
         raise _translate(path, exc) from None
@@ -233,6 +235,20 @@ def _validate(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) ->
         _check_columns(con, path)
     except duckdb.Error as exc:
         raise _translate(path, exc) from None
+
+
+def _check_size(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A file shorter than its header's block count says was cut (DuckDB would fail later, mid-query)."""
+    block_size, total_blocks = con.execute(
+        "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
+    ).fetchone()
+    expected = _FILE_HEADERS_BYTES + int(total_blocks) * int(block_size)
+    actual = path.stat().st_size
+    if actual < expected:
+        raise NotATraceError(
+            f"{path} is damaged or truncated ({actual:,} of {expected:,} bytes), not a readable DuckDB trace; "
+            "re-record or re-import it"
+        )
 
 
 def _stored_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
