@@ -25,6 +25,8 @@ def _register_commands() -> None:
     """Import each command module; each adds its commands to :data:`cli`."""
     from app.cli import trace_commands  # noqa: F401  (runs, info, export, import)
     from app.cli import app_command  # noqa: F401  (app)
+    from app.cli import train_command  # noqa: F401  (train memnet|transformer|transformer-window|lstm)
+    from app.cli import eval_command  # noqa: F401  (eval)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""MemNet, the slot-memory family of seed 002 (see docs/memnet.md)."""

@@ -1,0 +1,58 @@
+"""Associative recall in the style of Ba et al. (2016), "Using fast weights to attend to the recent past".
+
+One sequence: ``R`` key-value pairs, two query markers, then one of the keys; the target at that
+last position is the value bound to it (``c9k8j3f1??c -> 9``)::
+
+    k1 v1 k2 v2 ... kR vR ? ? kq        (T = 2R + 3)
+
+Token space: 0 unused, 1 = ``?``, keys ``[2, 2 + n_keys)``, values ``[2 + n_keys, 2 + n_keys + n_values)``.
+The keys of one sequence are distinct; the values are drawn with replacement. ``meta["distance"]``
+is the distance from the queried pair's value token to the query, ``meta["n_pairs"] (B,)`` is R.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.tasks.base import IGNORE, TaskBatch, distinct, randint, require
+
+MARKER = 1
+
+
+@dataclass
+class AssocRecallTask:
+    """Parameters: ``n_pairs`` = R; ``n_keys`` >= R distinct keys to draw from; ``n_values`` values."""
+
+    n_pairs: int = 50
+    n_keys: int = 128
+    n_values: int = 32
+
+    def __post_init__(self) -> None:
+        require(self.n_pairs >= 1, "assoc-recall: n_pairs must be >= 1")
+        require(self.n_pairs <= self.n_keys, f"assoc-recall: n_pairs ({self.n_pairs}) must be <= n_keys ({self.n_keys})")
+        require(self.n_values >= 2, "assoc-recall: n_values must be >= 2")
+
+    @property
+    def vocab_size(self) -> int:
+        return 2 + self.n_keys + self.n_values
+
+    def make_batch(self, batch_size: int, generator: torch.Generator) -> TaskBatch:
+        """``inputs``/``targets (B, 2R + 3)``; only the last position is scored."""
+        R = self.n_pairs
+        keys = distinct(self.n_keys, R, batch_size, generator) + 2
+        values = randint(0, self.n_values, (batch_size, R), generator) + 2 + self.n_keys
+        which = randint(0, R, (batch_size,), generator)
+        rows = torch.arange(batch_size)
+        inputs = torch.empty(batch_size, 2 * R + 3, dtype=torch.long)
+        inputs[:, 0 : 2 * R : 2] = keys
+        inputs[:, 1 : 2 * R : 2] = values
+        inputs[:, 2 * R : 2 * R + 2] = MARKER
+        inputs[:, -1] = keys[rows, which]
+        targets = torch.full_like(inputs, IGNORE)
+        targets[:, -1] = values[rows, which]
+        distance = torch.full_like(inputs, -1)
+        distance[:, -1] = (2 * R + 2) - (2 * which + 1)
+        meta = {"distance": distance, "n_pairs": torch.full((batch_size,), R)}
+        return TaskBatch(inputs, targets, self.vocab_size, meta)
