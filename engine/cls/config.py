@@ -45,8 +45,16 @@ class CLSConfig:
     graph_layers: tuple[int, ...] = ()
     graph_capacity: int = 64
     svd_every: int = 16  # trace the singular values of F every this many steps
+    replay_weight: float = 0.0  # > 0: replay consolidation of stored (k, v) into the slow weights
+    replay_capacity: int = 2048  # stored writes kept per layer and task
+    ewc_strength: float = 0.0  # > 0: EWC penalty on the slow weights after each task
+    si_strength: float = 0.0  # > 0: synaptic-intelligence penalty after each task
 
     def __post_init__(self) -> None:
+        for name in ("fast_layers", "knn_layers", "graph_layers"):  # JSON gives lists
+            value = getattr(self, name)
+            if isinstance(value, list):
+                setattr(self, name, tuple(value))
         self.validate()
 
     def validate(self) -> None:
@@ -62,6 +70,9 @@ class CLSConfig:
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff", "max_len", "chunk_size", "hyper_rank", "knn_k", "svd_every"):
             if int(getattr(self, name)) < 1:
                 raise CLSConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("replay_weight", "ewc_strength", "si_strength"):
+            if float(getattr(self, name)) < 0:
+                raise CLSConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.attn_window is not None and self.attn_window < 1:
             raise CLSConfigError(f"attn_window must be >= 1 or None, got {self.attn_window}")
         for name in ("fast_layers", "knn_layers", "graph_layers"):

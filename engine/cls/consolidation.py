@@ -25,9 +25,10 @@ def replay_loss(W_Q: Tensor, b_Q: Tensor | None, ffn: torch.nn.Module, h: Tensor
 
 
 class ReplayBuffer:
-    """Per layer, up to ``capacity`` stored ``(h_i, k_i, v_i)`` (each ``(d,)``), newest kept (FIFO).
+    """Per layer, up to ``capacity`` stored ``(h_i, k_i, v_i)`` (each ``(d,)``) of the current task,
+    newest kept (FIFO); :meth:`end_task` archives them, so every past task keeps ``capacity`` writes.
 
-    ``weight`` scales the returned loss; ``sample_size`` pairs are replayed per training step.
+    ``weight`` scales the returned loss; ``sample_size`` pairs per layer are replayed per training step.
     """
 
     name = "replay"
@@ -35,6 +36,7 @@ class ReplayBuffer:
     def __init__(self, capacity: int = 4096, threshold: float = 0.5, weight: float = 1.0, sample_size: int = 256, seed: int = 0) -> None:
         self.capacity, self.threshold, self.weight, self.sample_size = capacity, threshold, weight, sample_size
         self.store: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
+        self.archive: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         self.generator = torch.Generator().manual_seed(seed)
         self.frozen = False  # True: replay what is stored, add nothing new
 
@@ -50,7 +52,20 @@ class ReplayBuffer:
         return int(keep.sum())
 
     def __len__(self) -> int:
-        return sum(h.shape[0] for h, _, _ in self.store.values())
+        return sum(h.shape[0] for part in (self.store, self.archive) for h, _, _ in part.values())
+
+    def end_task(self) -> None:
+        """Move the current task's writes to the archive (replayed from then on, never overwritten)."""
+        for layer, rows in self.store.items():
+            old = self.archive.get(layer)
+            self.archive[layer] = rows if old is None else tuple(torch.cat([a, b]) for a, b in zip(old, rows))  # type: ignore[assignment]
+        self.store = {}
+
+    def _stored(self, layer: int) -> tuple[Tensor, Tensor, Tensor] | None:
+        parts = [p[layer] for p in (self.archive, self.store) if layer in p]
+        if not parts:
+            return None
+        return tuple(torch.cat(xs) for xs in zip(*parts)) if len(parts) > 1 else parts[0]  # type: ignore[return-value]
 
     def collect(self, model: torch.nn.Module) -> None:
         """Add the last writes of every fast-weight layer of ``model`` (``keep_writes`` must be on)."""
@@ -62,7 +77,7 @@ class ReplayBuffer:
         """The weighted replay loss over a random sample of every layer's store (None when empty)."""
         total = None
         for block in model.blocks:
-            stored = self.store.get(block.layer)
+            stored = self._stored(block.layer)
             if stored is None or stored[0].shape[0] == 0:
                 continue
             n = stored[0].shape[0]

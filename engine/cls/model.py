@@ -13,16 +13,35 @@ penalty of ``model.penalties`` (EWC, SI) by its name.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.cls.augmented_attention import AugmentedAttention
 from engine.cls.config import CLSConfig
+from engine.cls.consolidation import ReplayBuffer
+from engine.cls.ewc import EWC
 from engine.cls.graph_memory import GraphMemory
 from engine.cls.knn_memory import KNNMemory
+from engine.cls.synaptic_intelligence import SynapticIntelligence
 from engine.models import ModelOutput
 from tracing.recorder import NULL_RECORDER, Recorder
+
+
+class CLSState(list):
+    """The per-layer memories carried across calls: one dict per block (``attn``: F, c; ``knn``; ``graph``)."""
+
+    def detach(self) -> "CLSState":
+        """A copy whose tensors are cut from the autograd graph (memory kept, gradients stopped)."""
+        return CLSState(_detach(s) for s in self)
+
+
+def _detach(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _detach(v) for k, v in value.items()}
+    return value.detach() if isinstance(value, Tensor) else value
 
 
 class FeedForward(nn.Module):
@@ -74,10 +93,14 @@ class CLSTransformer(nn.Module):
         self.pos = nn.Embedding(cfg.max_len, cfg.d_model)
         self.blocks = nn.ModuleList(CLSBlock(cfg, i) for i in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
-        self.consolidation = None  # a ReplayBuffer, when replay consolidation is on
-        self.penalties: list = []  # EWC / SI penalties on the slow weights
         nn.init.normal_(self.embed.weight, std=0.02)
         nn.init.normal_(self.pos.weight, std=0.02)
+        self.consolidation = ReplayBuffer(cfg.replay_capacity, weight=cfg.replay_weight) if cfg.replay_weight > 0 else None
+        self.penalties: list = []  # EWC / SI penalties on the slow weights
+        if cfg.ewc_strength > 0:
+            self.penalties.append(EWC(cfg.ewc_strength))
+        if cfg.si_strength > 0:
+            self.penalties.append(SynapticIntelligence(self, cfg.si_strength))
 
     def forward(self, tokens: Tensor, *, recorder: Recorder = NULL_RECORDER, state: list | None = None, step_offset: int = 0) -> ModelOutput:
         B, T = tokens.shape
@@ -88,7 +111,7 @@ class CLSTransformer(nn.Module):
         collecting = self.training and self.consolidation is not None and not self.consolidation.frozen
         for attn in self.fast_layers():
             attn.keep_writes = collecting
-        new_state = []
+        new_state = CLSState()
         for block, s in zip(self.blocks, state):
             x, s = block(x, s, step_offset, recorder)
             new_state.append(s)
@@ -108,6 +131,31 @@ class CLSTransformer(nn.Module):
                 aux[penalty.name] = penalty.penalty(self)
         return aux
 
+    def end_task(self, make_batch: Callable[[], Any], fisher_batches: int = 4) -> None:
+        """Called by the trainer when a continual task ends: archive the replay set, estimate EWC's
+        Fisher on ``fisher_batches`` batches of the finished task, consolidate SI's importances."""
+        if self.consolidation is not None:
+            self.consolidation.end_task()
+        si = [p for p in self.penalties if isinstance(p, SynapticIntelligence)]
+        was_training = self.training
+        self.eval()  # no replay collection, no penalties in the Fisher pass
+        for p in si:
+            p.paused = True
+        for p in self.penalties:
+            if isinstance(p, EWC):
+                p.consolidate(self, [lambda: _scored_loss(self, make_batch()) for _ in range(fisher_batches)])
+        for p in si:
+            p.paused = False
+            p.consolidate(self)
+        self.train(was_training)
+
     def fast_layers(self) -> list[AugmentedAttention]:
         """The attention modules that carry fast weights."""
         return [b.attn for b in self.blocks if b.attn.fast]
+
+
+def _scored_loss(model: CLSTransformer, batch: Any) -> Tensor:
+    """Cross-entropy of ``model`` on a task batch's scored positions (targets != -100)."""
+    device = next(model.parameters()).device
+    logits = model(batch.inputs.to(device)).logits
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), batch.targets.to(device).reshape(-1), ignore_index=-100)

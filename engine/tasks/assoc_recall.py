@@ -23,16 +23,20 @@ MARKER = 1
 
 @dataclass
 class AssocRecallTask:
-    """Parameters: ``n_pairs`` = R; ``n_keys`` >= R distinct keys to draw from; ``n_values`` values."""
+    """Parameters: ``n_pairs`` = R; ``n_keys`` >= R distinct keys to draw from; ``n_values`` values.
+    With ``max_pairs`` set, each batch draws R uniformly from ``[n_pairs, max_pairs]``."""
 
     n_pairs: int = 50
     n_keys: int = 128
     n_values: int = 32
+    max_pairs: int | None = None
 
     def __post_init__(self) -> None:
         require(self.n_pairs >= 1, "assoc-recall: n_pairs must be >= 1")
         require(self.n_pairs <= self.n_keys, f"assoc-recall: n_pairs ({self.n_pairs}) must be <= n_keys ({self.n_keys})")
         require(self.n_values >= 2, "assoc-recall: n_values must be >= 2")
+        if self.max_pairs is not None:
+            require(self.n_pairs <= self.max_pairs <= self.n_keys, "assoc-recall: need n_pairs <= max_pairs <= n_keys")
 
     @property
     def vocab_size(self) -> int:
@@ -40,7 +44,7 @@ class AssocRecallTask:
 
     def make_batch(self, batch_size: int, generator: torch.Generator) -> TaskBatch:
         """``inputs``/``targets (B, 2R + 3)``; only the last position is scored."""
-        R = self.n_pairs
+        R = self.n_pairs if self.max_pairs is None else int(randint(self.n_pairs, self.max_pairs + 1, (), generator))
         keys = distinct(self.n_keys, R, batch_size, generator) + 2
         values = randint(0, self.n_values, (batch_size, R), generator) + 2 + self.n_keys
         which = randint(0, R, (batch_size,), generator)
