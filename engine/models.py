@@ -80,6 +80,7 @@ MODELS: dict[str, ModelSpec] = {
     "transformer": ModelSpec("transformer", "engine.baselines.transformer:TransformerConfig", "engine.baselines.transformer:TransformerLM", "causal Transformer, full context"),
     "transformer-window": ModelSpec("transformer-window", "engine.baselines.transformer:WindowTransformerConfig", "engine.baselines.transformer:TransformerLM", "causal Transformer, sliding window W"),
     "lstm": ModelSpec("lstm", "engine.baselines.lstm:LSTMConfig", "engine.baselines.lstm:LSTMLM", "LSTM"),
+    "cls": ModelSpec("cls", "engine.cls.config:CLSConfig", "engine.cls.model:CLSTransformer", "Transformer + fast-weight episodic memory (seed 001)"),
 }
 
 

@@ -27,6 +27,7 @@ def _register_commands() -> None:
     from app.cli import app_command  # noqa: F401  (app)
     from app.cli import train_command  # noqa: F401  (train memnet|transformer|transformer-window|lstm)
     from app.cli import eval_command  # noqa: F401  (eval)
+    from app.cli import train_cls  # noqa: F401  (train cls, train cls-samples)
 
 
 def main(argv: list[str] | None = None) -> None:

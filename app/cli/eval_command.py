@@ -63,10 +63,10 @@ def eval_command(
             raise UserError(f"--set takes task.X=value (got {item!r})")
         params[key[5:]] = parse_value(raw)
     sweep = parse_ints(distances, "distances") if task in ("recall",) else None
-    if task in ("mqar", "mqar-forget"):
+    if task in ("mqar", "mqar-forget", "assoc-recall"):
         sweep = parse_ints(pairs, "pairs")
     elif pairs:
-        raise UserError("--pairs applies to mqar and mqar-forget only")
+        raise UserError("--pairs applies to mqar, mqar-forget and assoc-recall only")
     if distances and task not in ("recall",):
         raise UserError("--distances applies to the recall task only")
     ckpt = load_checkpoint(checkpoint)

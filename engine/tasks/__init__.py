@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from engine.tasks.assoc_recall import AssocRecallTask
 from engine.tasks.base import IGNORE, TaskBatch, TaskError
 from engine.tasks.continual import ContinualTask
 from engine.tasks.mqar import MQARTask
@@ -22,6 +23,7 @@ TASKS: dict[str, type] = {
     "mqar": MQARTask,
     "mqar-forget": MQARTask,
     "continual": ContinualTask,
+    "assoc-recall": AssocRecallTask,
 }
 
 _DEFAULTS: dict[str, dict[str, Any]] = {"mqar-forget": {"rebind": 4}}

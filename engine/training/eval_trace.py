@@ -16,7 +16,7 @@ from engine.training.evaluation import evaluate, task_phases
 from engine.training.tee import TeeRecorder
 from tracing.recorder import MemoryRecorder, Recorder
 
-SWEEP_PARAM = {"recall": "distance", "mqar": "n_pairs", "mqar-forget": "n_pairs", "continual": "task_id"}
+SWEEP_PARAM = {"recall": "distance", "mqar": "n_pairs", "mqar-forget": "n_pairs", "continual": "task_id", "assoc-recall": "n_pairs"}
 
 
 @dataclass
@@ -90,7 +90,7 @@ def evaluate_checkpoint(ckpt: Checkpoint, plan: EvalPlan, recorder: Recorder, de
             out = model(batch.inputs.to(device), recorder=tee, step_offset=step_offset)
         record_steps(recorder, batch, out.logits, step_offset)
         events = analysis.tables().get("memory_events")
-        if events is not None and events.num_rows:
+        if events is not None and events.num_rows and ckpt.family == "memnet":
             cfg = ckpt.config
             stats = memory_metrics(
                 events.to_pandas(), n_tokens=batch.inputs.shape[1] * plan.trace_batch, n_banks=cfg.n_heads,

@@ -135,6 +135,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, progress: bool 
                 info += f" acc {row['accuracy']:.3f}"
                 log(f"step {step}: loss {loss.item():.4f} eval accuracy {row['accuracy']:.4f}")
                 save(step)
+            if len(phases) > 1 and step % cfg.steps == 0 and hasattr(model, "end_task"):
+                model.end_task(lambda: task.make_batch(cfg.batch_size, generator))  # e.g. CLS: EWC Fisher, SI, replay archive
             if len(phases) > 1 and step % cfg.steps == 0:
                 accs = {}
                 for j in range(len(phases)):
