@@ -1,0 +1,1 @@
+"""Language models: loading any Hugging Face causal LM, and the embedded tiny LM (corpus, training)."""
