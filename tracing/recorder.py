@@ -33,6 +33,15 @@ from tracing.schema import ARROW_SCHEMAS
 
 _LIST_COLUMNS = {"topk_ids", "topk_probs", "embedding"}
 
+_NUMPY_DTYPES: dict[pa.DataType, type] = {
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.float32(): np.float32,
+    pa.float64(): np.float64,
+}
+"""numpy dtype of each numeric Arrow type in :data:`~tracing.schema.ARROW_SCHEMAS`."""
+
 
 @runtime_checkable
 class Recorder(Protocol):
@@ -152,18 +161,28 @@ class BufferedRecorder:
 
 
 def _row_count(columns: dict[str, Any]) -> int:
-    """Length of the longest array-like column (1 when all are scalars)."""
-    n = None
+    """Rows in one call: the length of the array-like columns (1 when all are scalars).
+
+    Raises ``ValueError`` at the call when lengths disagree (a column of length 1 is broadcast,
+    except list columns, whose ``(n, k)`` must match; a 1-D list column is one row).
+    """
+    lengths: dict[str, int] = {}
     for name, value in columns.items():
         if value is None or isinstance(value, (str, bytes, int, float, bool, np.generic)):
             continue
         shape = getattr(value, "shape", None)
-        length = int(shape[0]) if shape is not None and len(shape) > 0 else (len(value) if shape is None else 1)
-        if name in _LIST_COLUMNS and shape is None and length and not isinstance(value[0], (list, tuple, np.ndarray)):
-            length = 1  # a single list for a single row
-        if n is None or length > n:
-            n = length
-    return 1 if n is None else n
+        if shape is not None:
+            length = 1 if len(shape) == 0 or (name in _LIST_COLUMNS and len(shape) == 1) else int(shape[0])
+        else:
+            length = len(value)
+            if name in _LIST_COLUMNS and length and not isinstance(value[0], (list, tuple, np.ndarray)):
+                length = 1  # a single list for a single row
+        lengths[name] = length
+    n = max(lengths.values(), default=1)
+    bad = {name: k for name, k in lengths.items() if k != n and (k != 1 or name in _LIST_COLUMNS)}
+    if bad:
+        raise ValueError(f"columns disagree on the number of rows ({n}): {bad}")
+    return n
 
 
 def chunks_to_table(table: str, chunks: list[tuple[int, dict[str, Any]]], run_id: str) -> pa.Table:
@@ -192,7 +211,7 @@ def _column(field: pa.Field, values: list[Any], sizes: list[int], total: int) ->
         return _list_column(field.type, values, sizes)
     if pa.types.is_string(field.type):
         return _string_column(values, sizes)
-    np_dtype = field.type.to_pandas_dtype()
+    np_dtype = _NUMPY_DTYPES[field.type]
     parts = _to_numpy_parts(values, sizes, np_dtype)
     mask = np.concatenate([np.full(n, v is None) for v, n in zip(values, sizes)])
     data = np.concatenate(parts) if parts else np.zeros(0, np_dtype)
@@ -247,7 +266,7 @@ def _to_numpy_parts(values: list[Any], sizes: list[int], np_dtype: Any) -> list[
 
 def _list_column(list_type: pa.DataType, values: list[Any], sizes: list[int]) -> pa.Array:
     """``(n, k)`` arrays (or lists of lists) per chunk -> one Arrow list array."""
-    value_dtype = list_type.value_type.to_pandas_dtype()
+    value_dtype = _NUMPY_DTYPES[list_type.value_type]
     flats: list[np.ndarray] = []
     lengths: list[np.ndarray] = []
     null_rows: list[np.ndarray] = []

@@ -21,6 +21,7 @@ flush in :meth:`DuckDBRecorder.finish` still fails, :class:`FlushError` says so.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures.thread  # noqa: F401 - pyarrow imports it lazily; too late in an atexit flush
 import importlib.metadata
 import json
 import logging
@@ -132,6 +133,8 @@ class DuckDBRecorder(BufferedRecorder):
         self.flushed_rows = 0
         self.error: Exception | None = None
         self.failures = 0
+        self.dropped_rows = 0
+        self.drop_error: Exception | None = None
         self._unwritten: dict[str, pa.Table] = {}
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
@@ -196,6 +199,11 @@ class DuckDBRecorder(BufferedRecorder):
             ) from last
         self.status = status
         _unfinished.discard(self)
+        if self.dropped_rows:
+            raise FlushError(
+                f"{self.path}: run {self.run_id} finished, but {self.dropped_rows} recorded rows were dropped "
+                f"because their columns could not be converted: {self.drop_error}"
+            ) from self.drop_error
 
     def unwritten_rows(self) -> int:
         """Rows recorded and not yet committed to the file (buffered or kept from a failed flush)."""
@@ -230,7 +238,14 @@ class DuckDBRecorder(BufferedRecorder):
     def _flush(self, final_status: str | None = None) -> None:
         """Drain, then append every table, the heartbeat and ``final_status`` in one transaction."""
         with self._flush_lock:
-            for table, data in self.drain().items():
+            pending = self.pending_rows()
+            try:
+                drained = self.drain()
+            except Exception as exc:  # columns that cannot convert: reported by finish(), not retried
+                self.dropped_rows += pending
+                self.drop_error = exc
+                raise
+            for table, data in drained.items():
                 kept = self._unwritten.get(table)
                 self._unwritten[table] = data if kept is None else pa.concat_tables([kept, data])
             tables = dict(self._unwritten)

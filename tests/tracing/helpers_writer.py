@@ -1,0 +1,86 @@
+"""A writer process for the crash and watch tests: records steadily into a trace, reports each flush.
+
+Run as a script (``python tests/tracing/helpers_writer.py TRACE ...``, with the repository root on
+``PYTHONPATH``: see :func:`start_writer`). Prints, one line each and
+flushed at once: ``run <run_id>``, then ``flushed <rows>`` after every committed flush (the rows
+the file is guaranteed to hold), and ``done <rows>`` after ``finish()``. ``--seconds 0`` records
+until killed; ``--no-finish`` exits without calling ``finish()`` (the atexit path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tracing.writer import DuckDBRecorder
+
+ROWS_PER_STEP = 256
+"""memory_events rows per recorded step (one ``events`` call: 32 batch x 8 top-k reads)."""
+
+
+def start_writer(trace: Path, *args: str) -> subprocess.Popen[str]:
+    """Start this script as a child process writing ``trace``; its report lines come on ``stdout``."""
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, __file__, str(trace), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=root,
+    )
+
+
+def report(line: str) -> None:
+    print(line, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("trace")
+    parser.add_argument("--interval", type=float, default=0.2)
+    parser.add_argument("--seconds", type=float, default=0.0, help="0: until killed")
+    parser.add_argument("--step-sleep", type=float, default=0.005)
+    parser.add_argument("--no-finish", action="store_true")
+    args = parser.parse_args()
+
+    rec = DuckDBRecorder(
+        args.trace,
+        name="child writer",
+        family="memnet",
+        flush_interval=args.interval,
+        on_flush=lambda rows: report(f"flushed {rows}"),
+    )
+    report(f"run {rec.run_id}")
+    rng = np.random.default_rng(0)
+    batch = np.repeat(np.arange(32, dtype=np.int32), 8)
+    start = time.monotonic()
+    step = 0
+    while args.seconds <= 0 or time.monotonic() - start < args.seconds:
+        rec.events(
+            step=step,
+            op="read",
+            memory="slot",
+            batch=batch,
+            cell=rng.integers(0, 64, ROWS_PER_STEP),
+            weight=rng.random(ROWS_PER_STEP, dtype=np.float32),
+        )
+        rec.steps(step=step, token_id=step % 50)
+        step += 1
+        time.sleep(args.step_sleep)
+    if args.no_finish:
+        report(f"exiting {step}")
+        return
+    rec.finish()
+    report(f"done {rec.flushed_rows}")
+
+
+if __name__ == "__main__":
+    main()
