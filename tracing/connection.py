@@ -41,7 +41,7 @@ first version; add an entry whenever :data:`~tracing.schema.SCHEMA_VERSION` grow
 _DUCKDB_MAGIC = b"DUCK"
 _MAGIC_OFFSET = 8  # a DuckDB file starts with an 8-byte checksum, then b"DUCK"
 _FILE_HEADERS_BYTES = 3 * 4096  # DuckDB's main header and two database headers precede the blocks
-_LOCK_MESSAGES = ("Could not set lock", "different configuration")
+_LOCK_MESSAGES = ("Could not set lock", "different configuration", "Unique file handle conflict")
 _BROKEN_MESSAGES = (
     "not a valid DuckDB database",
     "Could not read enough bytes",
