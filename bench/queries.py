@@ -1,0 +1,112 @@
+"""Latency of every TraceStore query on a 10-million-event trace (target: < 200 ms each).
+
+    python bench/queries.py                      # builds $TMPDIR/memscope_big_trace.duckdb first if missing
+    python bench/queries.py --trace T --repeats 7
+
+For each query it prints the median over ``--repeats`` runs (after one warm-up) of:
+- ``store``: the real :class:`tracing.store.TraceStore` call, which opens a short-lived read-only
+  connection per query (so a writer in another process can flush between queries);
+- ``held``: the same call with one connection held open for the whole benchmark (the baseline);
+and their ratio (what the per-query connection costs). Pass/fail is against the 200 ms target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from tracing.store import TraceStore
+
+TARGET_MS = 200.0
+HERE = Path(__file__).resolve().parent
+
+
+def queries(run: str) -> list[tuple[str, object]]:
+    """(label, function of a store) for every query the app makes, on the big run ``run``."""
+    return [
+        ("runs()", lambda s: s.runs()),
+        ("info()", lambda s: s.info()),
+        ("heatmap write, all layers/heads", lambda s: s.heatmap(run, "write", memory="slot")),
+        ("heatmap read, layer 0 head 1 batch 0", lambda s: s.heatmap(run, "read", memory="slot", layer=0, head=1, batch=0)),
+        ("heatmap read, sum of weights", lambda s: s.heatmap(run, "read", memory="slot", agg="weight")),
+        ("heatmap usage (cell_states)", lambda s: s.heatmap(run, "usage", memory="slot")),
+        ("lifecycles (all writes)", lambda s: s.lifecycles(run)),
+        ("timeline, 2,000-step window", lambda s: s.timeline(run, batch=0, start=10_000, stop=12_000)),
+        ("timeline, whole run", lambda s: s.timeline(run, batch=0)),
+        ("event_counts, 2,000-step window", lambda s: s.event_counts(run, start=10_000, stop=12_000)),
+        ("event_counts, whole run", lambda s: s.event_counts(run)),
+        ("events at one step", lambda s: s.events(run, step=30_000)),
+        ("signatures", lambda s: s.signatures(run)),
+        ("metrics", lambda s: s.metrics(run)),
+        ("whatif entropy > 5", lambda s: s.whatif(run, "entropy", 5.0)),
+    ]
+
+
+def held_store(path: Path) -> tuple[TraceStore, duckdb.DuckDBPyConnection]:
+    """A TraceStore whose queries all reuse one open connection (the baseline)."""
+    store = TraceStore(path)
+    con = duckdb.connect(str(path), read_only=True)
+
+    @contextlib.contextmanager
+    def reuse(validate: bool = False):
+        yield con
+
+    store._connect = reuse  # type: ignore[method-assign]  # baseline only
+    return store, con
+
+
+def median_ms(fn, store, repeats: int) -> tuple[float, int]:
+    result = fn(store)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn(store)
+        times.append((time.perf_counter() - start) * 1000)
+    frame = getattr(result, "frame", result)
+    rows = len(frame) if hasattr(frame, "__len__") else 1
+    return statistics.median(times), rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trace", type=Path, default=Path(tempfile.gettempdir()) / "memscope_big_trace.duckdb")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    if not args.trace.exists():
+        subprocess.run([sys.executable, str(HERE / "make_big_trace.py"), "--out", str(args.trace)], check=True)
+    store = TraceStore(args.trace)
+    runs = store.runs()
+    big = runs.loc[runs["n_events"].idxmax()]
+    info = store.info()
+    print(f"trace {args.trace}: {info['tables']['memory_events']:,} events, {info['size_bytes'] / 2**20:.0f} MiB; "
+          f"big run {big['run_id']} ({big['n_events']:,} events, {big['n_steps']:,} steps)")
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, duckdb {duckdb.__version__}, "
+          f"{dt.date.today()}, median of {args.repeats}")
+    held, con = held_store(args.trace)
+    header = f"{'query':40} {'rows':>9} {'store ms':>9} {'held ms':>9} {'ratio':>6}  target"
+    print(header)
+    print("-" * len(header))
+    misses = 0
+    for label, fn in queries(big["run_id"]):
+        store_ms, rows = median_ms(fn, store, args.repeats)
+        held_ms, _ = median_ms(fn, held, args.repeats)
+        ok = store_ms < TARGET_MS
+        misses += not ok
+        print(f"{label:40} {rows:>9,} {store_ms:>9.1f} {held_ms:>9.1f} {store_ms / held_ms:>6.2f}  {'ok' if ok else 'MISS'}")
+    con.close()
+    print(f"{misses} of {len(queries(''))} queries over {TARGET_MS:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
