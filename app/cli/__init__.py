@@ -28,6 +28,7 @@ def _register_commands() -> None:
     from app.cli import train_command  # noqa: F401  (train memnet|transformer|transformer-window|lstm)
     from app.cli import eval_command  # noqa: F401  (eval)
     from app.cli import train_cls  # noqa: F401  (train cls, train cls-samples)
+    from app.cli import export_figures  # noqa: F401  (export-figures)
 
 
 def main(argv: list[str] | None = None) -> None:
