@@ -1,0 +1,182 @@
+"""Glue between the Live / Compare pages and the engine: load models, start recorded runs, step them.
+
+A *live run* records into a trace file through :class:`tracing.writer.DuckDBRecorder` while the
+page pulls it forward a few tokens per rerun (:meth:`LiveRun.advance`), so the page stays
+responsive: the user can pause, pin the current moment or leave, and every panel reads the same
+trace file that Replay reads later.
+
+- Language models (the embedded tiny LM, any Hugging Face id or local folder) generate token by
+  token under moment memory (:mod:`engine.moment.session`): :class:`LMRun`.
+- MemNet and CLS checkpoints run on their task inputs: one recorded evaluation episode
+  (``engine.training.eval_trace``: accuracy per distance plus every memory operation of one traced
+  sequence), computed in one forward pass, then revealed step by step: :class:`CheckpointRun`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tracing.writer import DuckDBRecorder
+
+LM_KINDS = ("tiny", "hf")
+CHECKPOINT_KINDS = ("memnet", "cls")
+SWEEPS = {"recall": [8, 16, 32, 64], "mqar": [2, 4, 8], "mqar-forget": [2, 4, 8], "assoc-recall": [2, 4, 8], "continual": None}
+"""Evaluation points of the accuracy curve per task (distance, pairs, or every continual task)."""
+
+
+class LiveInputError(ValueError):
+    """An input the chosen model cannot take (empty or too long prompt, unknown task, bad setting)."""
+
+
+# -- models ---------------------------------------------------------------------------------------
+
+
+def load_model(kind: str, source: str, device: str) -> Any:
+    """A language model (``LoadedLM``) or a checkpoint (``Checkpoint``), ready for inference."""
+    if kind in LM_KINDS:
+        from engine.lm.loading import load_lm
+
+        return load_lm(source, device=device)
+    if kind in CHECKPOINT_KINDS:
+        from engine.checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(source, map_location=device)
+        if checkpoint.family != kind:
+            raise LiveInputError(f"{source} is a {checkpoint.family} checkpoint, not {kind}: pick it under {checkpoint.family}")
+        checkpoint.model.eval()
+        return checkpoint
+    raise LiveInputError(f"unknown model kind {kind!r}")
+
+
+def checkpoint_family(folder: str | Path) -> str:
+    """The ``family`` written in a checkpoint's ``config.json`` (no weights are read)."""
+    from engine.checkpoint import read_config
+
+    return str(read_config(folder)["family"])
+
+
+def find_checkpoints(root: Path) -> dict[str, list[Path]]:
+    """Checkpoint folders under ``root`` by family (``{"memnet": [...], "cls": [...]}``)."""
+    found: dict[str, list[Path]] = {kind: [] for kind in CHECKPOINT_KINDS}
+    if not root.is_dir():
+        return found
+    for config in sorted(root.glob("*/config.json")):
+        try:
+            family = checkpoint_family(config.parent)
+        except ValueError:
+            continue
+        if family in found:
+            found[family].append(config.parent)
+    return found
+
+
+def with_overrides(checkpoint: Any, overrides: dict[str, Any]) -> Any:
+    """The checkpoint with memory settings changed (fields that do not change weight shapes).
+
+    The model is rebuilt from the new config and given the same weights; a setting that would
+    change a weight's shape is refused with :class:`LiveInputError`.
+    """
+    known = {f.name for f in dataclasses.fields(checkpoint.config)}
+    changes = {k: v for k, v in overrides.items() if k in known and getattr(checkpoint.config, k) != v}
+    if not changes:
+        return checkpoint
+    config = dataclasses.replace(checkpoint.config, **changes)
+    model = checkpoint.spec.build(config)
+    try:
+        model.load_state_dict(checkpoint.model.state_dict())
+    except RuntimeError as exc:
+        raise LiveInputError(f"settings {sorted(changes)} do not fit this checkpoint's weights: {str(exc).splitlines()[0]}") from None
+    model.to(next(checkpoint.model.parameters()).device).eval()
+    return dataclasses.replace(checkpoint, config=config, model=model)
+
+
+def memory_overrides(family: str, *, top_k: int, capacity: int, lam: float, threshold: float) -> dict[str, Any]:
+    """The generic Live settings (top-k, capacity, lambda, threshold) as a family's config fields."""
+    if family == "memnet":
+        return {"top_k": int(top_k), "write_floor": float(threshold)}
+    if family == "cls":
+        return {"knn_k": int(top_k), "knn_capacity": int(capacity), "context_lambda": float(lam)}
+    return {}
+
+
+# -- trace files ----------------------------------------------------------------------------------
+
+
+def default_trace(runs_dir: Path, prefix: str = "live") -> Path:
+    """``<runs_dir>/<prefix>-YYYYMMDD.duckdb``: one file per day, one run per generation."""
+    return runs_dir / f"{prefix}-{dt.datetime.now().strftime('%Y%m%d')}.duckdb"
+
+
+# -- runs -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class LiveRun:
+    """A run being recorded into ``trace``; the page calls :meth:`advance` on every rerun."""
+
+    trace: Path
+    run_id: str
+    name: str
+    family: str
+    done: bool = False
+    error: str | None = None
+    shown_step: int = -1
+    started: float = field(default_factory=time.monotonic)
+
+    def advance(self, max_steps: int, budget_s: float) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def pin(self) -> bool:
+        """Mark the current moment as important (only moment memory can); True when pinned."""
+        return False
+
+    def stop(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class CheckpointRun(LiveRun):
+    """A MemNet / CLS checkpoint evaluated on its task, recorded, then revealed step by step."""
+
+    def __init__(self, checkpoint: Any, *, task: str, task_params: dict[str, Any], seed: int, trace: Path,
+                 name: str, device: str = "cpu") -> None:
+        from engine.tasks import TASKS
+        from engine.training.eval_trace import EvalPlan, evaluate_checkpoint
+
+        if task not in TASKS:
+            raise LiveInputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        sweep = SWEEPS.get(task)
+        plan = EvalPlan(task=task, params=dict(task_params), sweep=sweep, batches=1, batch_size=16,
+                        trace_batch=1, seed=seed, series=name)
+        config = dataclasses.asdict(checkpoint.config)
+        described = ", ".join(f"{k}={v}" for k, v in sorted(task_params.items()))
+        with DuckDBRecorder(trace, name=name, family=checkpoint.family, model=str(checkpoint.path),
+                            config={"model": config, "task": task, "task_params": task_params, "seed": seed},
+                            input=f"task {task}" + (f" ({described})" if described else "") + f", seed {seed}",
+                            device=device) as recorder:
+            try:
+                evaluate_checkpoint(checkpoint, plan, recorder, torch.device(device))
+            except ValueError as exc:  # a task parameter the task or model refuses
+                raise LiveInputError(str(exc)) from None
+            run_id = recorder.run_id
+        super().__init__(trace=trace, run_id=run_id, name=name, family=checkpoint.family)
+        from tracing.store import TraceStore
+
+        steps = TraceStore(trace).event_counts(run_id)
+        self.last_step = int(steps["step"].max()) if len(steps) else 0
+
+    def advance(self, max_steps: int, budget_s: float) -> int:
+        """Reveal up to ``max_steps`` more recorded steps; returns how many were revealed."""
+        before = self.shown_step
+        self.shown_step = min(self.last_step, self.shown_step + max_steps)
+        self.done = self.shown_step >= self.last_step
+        return self.shown_step - before
+
+    def stop(self) -> None:
+        self.shown_step, self.done = self.last_step, True

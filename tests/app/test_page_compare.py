@@ -1,0 +1,128 @@
+"""Compare page under AppTest: two runs side by side, linked cursor, the four difference views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from app.figures.diff import moment_overlap
+from app.figures.survival import logrank
+from app.panels import lifecycles_until
+from tracing.store import TraceStore
+
+
+def _pick(at, side: str, trace: str, name: str, traces_dir: Path):
+    at.selectbox(key=f"cmp-{side}-trace").set_value(trace).run()
+    runs = TraceStore(traces_dir / trace).runs()
+    run_id = str(runs.loc[runs["name"] == name, "run_id"].iloc[0])
+    at.selectbox(key=f"cmp-{side}-run").set_value(run_id).run()
+    return run_id
+
+
+def test_two_memnet_runs_side_by_side_with_diffs(ui, traces_dir):
+    at = ui.open("compare")
+    a = _pick(at, "A", "memnet.duckdb", "memnet-a", traces_dir)
+    b = _pick(at, "B", "memnet.duckdb", "memnet-b", traces_dir)
+    ui.ok(at)
+    assert at.slider(key="cmp-cursor").value == 29
+    # one heatmap per side plus the occupancy difference
+    heatmaps = [s for s in ui.specs(at) if s["data"] and s["data"][0]["type"] == "heatmap"]
+    assert len(heatmaps) == 3
+    occupancy = ui.chart(at, "Cell occupancy of slot, A - B")
+    assert occupancy["data"][0]["zmid"] == 0.0
+    store = TraceStore(traces_dir / "memnet.duckdb")
+    statistic, p_value = logrank(store.lifecycles(a), store.lifecycles(b))
+    assert any(f"chi2 = {statistic:.3g}, p = {p_value:.3g}" in c for c in ui.texts(at.caption))
+    accuracy = ui.chart(at, "accuracy vs")
+    assert {t["name"] for t in accuracy["data"]} == {"A: memnet-a: memnet-a", "B: memnet-b: memnet-b"}
+    assert any("stored some" in i for i in ui.texts(at.info))  # slot runs store no moments
+
+
+def test_linked_cursor_moves_both_panes(ui, traces_dir):
+    at = ui.open("compare")
+    a = _pick(at, "A", "memnet.duckdb", "memnet-a", traces_dir)
+    b = _pick(at, "B", "memnet.duckdb", "memnet-b", traces_dir)
+    at.slider(key="cmp-cursor").set_value(7).run()
+    ui.ok(at)
+    heatmaps = [s for s in ui.specs(at) if s["data"] and s["data"][0]["type"] == "heatmap" and s["layout"].get("shapes")]
+    assert len(heatmaps) == 2 and all(s["layout"]["shapes"][0]["x0"] == 7 for s in heatmaps)
+    # the survival comparison is censored at the cursor: its log-rank test is that of the lives up to step 7
+    store = TraceStore(traces_dir / "memnet.duckdb")
+    lives = [lifecycles_until(store.lifecycles(r), 7) for r in (a, b)]
+    statistic, p_value = logrank(*lives)
+    full = logrank(store.lifecycles(a), store.lifecycles(b))
+    assert (statistic, p_value) != full
+    assert any(f"chi2 = {statistic:.3g}, p = {p_value:.3g}" in c for c in ui.texts(at.caption))
+
+
+def test_moment_overlap_counts(ui, traces_dir, tmp_path):
+    at = ui.open("compare")
+    run_id = _pick(at, "A", "moment.duckdb", "moment-demo", traces_dir)
+    _pick(at, "B", "moment.duckdb", "moment-demo", traces_dir)
+    ui.ok(at)
+    sig = TraceStore(traces_dir / "moment.duckdb").signatures(run_id)
+    _, counts, _ = moment_overlap(sig, sig, max_divergence=0.25)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["In both"] == str(counts["both"]) == str(len(sig))  # a run overlaps itself fully
+    assert metrics["Only in A"] == "0" and metrics["Jaccard"] == "1.00"
+    ui.chart(at, "Overlap of stored moments")
+
+
+def test_runs_of_different_families_are_refused(ui, traces_dir):
+    at = ui.open("compare")
+    _pick(at, "A", "memnet.duckdb", "memnet-a", traces_dir)
+    _pick(at, "B", "cls.duckdb", "cls-demo", traces_dir)
+    ui.no_traceback(at)
+    assert any("memnet run and run B a cls run" in e and "Pick two runs of one family" in e for e in ui.texts(at.error))
+    assert not at.get("plotly_chart")
+
+
+def _tiny_checkpoint(folder: Path, family: str) -> Path:
+    from engine.checkpoint import save_checkpoint
+    from engine.models import MODELS
+
+    spec = MODELS[family]
+    small = {"memnet": dict(vocab_size=64, d_model=16, n_layers=1, n_attn_heads=2, n_heads=2, n_slots=8, slot_dim=8,
+                            bottleneck_dim=8, chunk_size=8, window=16),
+             "cls": dict(vocab_size=64, d_model=16, n_heads=2, n_layers=1, d_ff=32, max_len=512)}[family]
+    config = spec.make_config(**small)
+    torch.manual_seed(0)
+    model = spec.build(config)
+    return save_checkpoint(folder, model, family=family, config=config,
+                           extra={"train": {"task": "recall", "task_params": {}}})
+
+
+def test_checkpoints_of_different_families_are_refused(ui, tmp_path):
+    memnet = _tiny_checkpoint(tmp_path / "memnet", "memnet")
+    cls = _tiny_checkpoint(tmp_path / "cls", "cls")
+    at = ui.open("compare")
+    at.segmented_control(key="cmp-mode").set_value("Two checkpoints on one input").run()
+    at.text_input(key="cmp-A-ckpt").set_value(str(memnet)).run()
+    at.text_input(key="cmp-B-ckpt").set_value(str(cls)).run()
+    ui.no_traceback(at)
+    assert any("A is a memnet model and B a cls model" in e for e in ui.texts(at.error))
+    at.text_input(key="cmp-B-ckpt").set_value(str(tmp_path)).run()
+    assert any("not a checkpoint folder" in e for e in ui.texts(at.error))
+
+
+@pytest.mark.slow
+def test_two_checkpoints_run_on_one_input(ui, tmp_path):
+    a = _tiny_checkpoint(tmp_path / "a", "memnet")
+    torch.manual_seed(1)
+    b = _tiny_checkpoint(tmp_path / "b", "memnet")
+    at = ui.open("compare")
+    at.segmented_control(key="cmp-mode").set_value("Two checkpoints on one input").run()
+    at.text_input(key="cmp-A-ckpt").set_value(str(a)).run()
+    at.text_input(key="cmp-B-ckpt").set_value(str(b)).run()
+    at.selectbox(key="cmp-task").set_value("recall").run()
+    at.button(key="cmp-run").click().run()
+    ui.ok(at)
+    refs = at.session_state["cmp-checkpoint-refs"]
+    assert [r.label for r in refs] == ["A: a", "B: b"]
+    runs = TraceStore(refs[0].path).runs().set_index("run_id")
+    assert runs.at[refs[0].run_id, "family"] == "memnet" and runs.at[refs[0].run_id, "status"] == "complete"
+    accuracy = ui.chart(at, "accuracy vs")
+    assert len(accuracy["data"]) == 2
+    assert ui.shape(accuracy["data"][0]["x"]) == (4,)  # distances 8, 16, 32, 64
