@@ -29,6 +29,7 @@ class MemNetConfig:
     n_slots: int = 32
     slot_dim: int = 32
     top_k: int = 4
+    strength_init: float = 1.7
     bottleneck_dim: int = 16
     usage_decay: float = 0.99
     usage_weight: float = 1.0
@@ -54,6 +55,7 @@ class MemNetConfig:
             (self.window >= self.chunk_size, f"window ({self.window}) must be >= chunk_size ({self.chunk_size})"),
             (self.d_model % self.n_attn_heads == 0, "d_model must be divisible by n_attn_heads"),
             (0.0 < self.decay_init < 1.0, "decay_init must be in (0, 1)"),
+            (self.strength_init > 1.0, "strength_init must be > 1 (key strengths are 1 + softplus)"),
             (self.vocab_size > 1, "vocab_size must be > 1"),
         ]
         for ok, message in checks:

@@ -3,6 +3,8 @@ and the semantic bottleneck that filters what is written."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -57,6 +59,8 @@ class TransformerController(nn.Module):
         self.gates = nn.Linear(config.d_model, h * 2)
         self.erase = nn.Linear(config.d_model, h * d) if config.erase else None
         self.bottleneck = SemanticBottleneck(config)
+        # key strengths beta = 1 + softplus(x + b) start at strength_init
+        self.strength_bias = math.log(math.expm1(config.strength_init - 1.0))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, MemoryIO]:
         """``x (B, T, d)`` -> hidden ``h (B, T, d)`` and the :class:`MemoryIO` for the memory."""
@@ -66,8 +70,8 @@ class TransformerController(nn.Module):
         heads, d = cfg.n_heads, cfg.slot_dim
         keys = self.keys(h).reshape(b, t, heads, 2 * d + 2).transpose(1, 2)
         read_key, write_key = keys[..., :d], keys[..., d : 2 * d]
-        read_strength = 1 + F.softplus(keys[..., 2 * d])
-        write_strength = 1 + F.softplus(keys[..., 2 * d + 1])
+        read_strength = 1 + F.softplus(keys[..., 2 * d] + self.strength_bias)
+        write_strength = 1 + F.softplus(keys[..., 2 * d + 1] + self.strength_bias)
         gates = torch.sigmoid(self.gates(h).reshape(b, t, heads, 2).transpose(1, 2))
         if self.erase is not None:
             erase = torch.sigmoid(self.erase(h).reshape(b, t, heads, d).transpose(1, 2))

@@ -4,6 +4,8 @@ MQAR: ``k1 v1 k2 v2 ... kP vP | q q q ...``: P key-value pairs, then every key q
 order; the target at each query is its value. Token space (``vocab_size`` = 128 by default): keys
 ``[1, 1+n_keys)``, values ``[1+n_keys, vocab_size)``.
 
+``max_pairs`` draws the number of pairs per batch from ``[n_pairs, max_pairs]``.
+
 Forgetting-MQAR (``rebind > 0``): after the P pairs, ``rebind`` of the keys are bound again to new
 values (``k v'`` pairs); the query's target is the *latest* value. ``meta["rebound"] (B, T)`` marks
 queries of re-bound keys, ``meta["distance"]`` the distance from the latest binding.
@@ -23,6 +25,7 @@ class MQARTask:
     """Parameters of MQAR / forgetting-MQAR."""
 
     n_pairs: int = 8
+    max_pairs: int | None = None
     rebind: int = 0
     vocab_size: int = 128
     n_keys: int = 63
@@ -30,6 +33,7 @@ class MQARTask:
     def __post_init__(self) -> None:
         require(self.n_pairs >= 1, "mqar: n_pairs must be >= 1")
         require(self.n_pairs <= self.n_keys, f"mqar: n_pairs ({self.n_pairs}) must be <= n_keys ({self.n_keys})")
+        require(self.max_pairs is None or self.n_pairs <= self.max_pairs <= self.n_keys, "mqar: need n_pairs <= max_pairs <= n_keys")
         require(0 <= self.rebind <= self.n_pairs, "mqar: rebind must be between 0 and n_pairs")
         require(1 + self.n_keys < self.vocab_size - 1, "mqar: vocab_size too small for n_keys")
 
@@ -38,8 +42,12 @@ class MQARTask:
         return self.vocab_size - 1 - self.n_keys
 
     def make_batch(self, batch_size: int, generator: torch.Generator) -> TaskBatch:
-        """``(B, T)`` with ``T = 2 * (n_pairs + rebind) + n_pairs``."""
+        """``(B, T)`` with ``T = 2 * (P + rebind) + P``; ``P = n_pairs``, or drawn from
+        ``[n_pairs, max_pairs]`` per batch when ``max_pairs`` is set (training on a range)."""
         p, r = self.n_pairs, self.rebind
+        if self.max_pairs is not None:
+            p = int(randint(self.n_pairs, self.max_pairs + 1, (), generator))
+            r = min(r, p)
         keys = distinct(self.n_keys, p, batch_size, generator) + 1
         values = randint(0, self.n_values, (batch_size, p), generator) + 1 + self.n_keys
         pair_keys, pair_values = keys, values.clone()

@@ -1,0 +1,103 @@
+"""Run a set of MemNet/baseline trainings from a JSON spec, several at once, and evaluate each.
+
+    python scripts/memnet/run_experiments.py SPEC.json OUTDIR [--parallel 8] [--only NAME,...]
+
+SPEC: ``{"runs": [{"name": "memnet-recall", "model": "memnet", "task": "recall",
+"set": ["steps=4000", "model.top_k=8"], "eval": {"distances": [16, 64, 1024]}}]}``; ``eval`` takes
+``distances`` (recall), ``pairs`` (mqar, mqar-forget) or nothing (continual: forgetting curves from
+training). Each run writes ``OUTDIR/NAME/`` (checkpoint), ``OUTDIR/NAME.log`` and
+``OUTDIR/NAME/result.json``; the parent writes ``OUTDIR/results.json``. Needs no DuckDB (GPU machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_one(run: dict, outdir: Path, device: str) -> dict:
+    import torch
+
+    from engine.checkpoint import load_checkpoint
+    from engine.training.config import build_config
+    from engine.training.evaluation import evaluate
+    from engine.training.trainer import train
+
+    torch.set_num_threads(1)
+    ckpt_dir = outdir / run["name"]
+    cfg = build_config({"model": run["model"], "task": run["task"], "out": str(ckpt_dir), "device": device}, overrides=run.get("set", []))
+    began = time.time()
+    result = train(cfg, progress=False, log=lambda line: print(line, flush=True))
+    seconds = time.time() - began
+    ckpt = load_checkpoint(ckpt_dir, map_location=result.metrics["device"].split(" ")[0])
+    dev = next(ckpt.model.parameters()).device
+    spec = run.get("eval", {})
+    params = {k: v for k, v in cfg.task_params.items() if k not in ("distance", "n_pairs", "max_pairs", "min_distance", "max_distance")}
+    curve = []
+    if "distances" in spec:
+        for d in spec["distances"]:
+            curve.append({"x": d, **evaluate(ckpt.model, run["task"], {**params, "distance": d}, batches=spec.get("batches", 4), batch_size=spec.get("batch_size", 32), seed=1234, device=dev)})
+            print(f"distance {d}: {curve[-1]['accuracy']:.4f}", flush=True)
+    if "pairs" in spec:
+        for p in spec["pairs"]:
+            curve.append({"x": p, **evaluate(ckpt.model, run["task"], {**params, "n_pairs": p}, batches=spec.get("batches", 4), batch_size=spec.get("batch_size", 32), seed=1234, device=dev)})
+            print(f"pairs {p}: {curve[-1]['accuracy']:.4f}", flush=True)
+    out = {
+        "name": run["name"], "model": run["model"], "task": run["task"], "set": run.get("set", []), "train_seconds": seconds,
+        "parameters": result.metrics["parameters"], "device": result.metrics["device"], "steps": result.metrics["step"],
+        "final": result.metrics.get("final"), "curve": curve, "forgetting": result.metrics.get("forgetting", []),
+        "history": result.metrics.get("history", []), "tokens_per_second": result.metrics.get("tokens_per_second"),
+    }
+    (ckpt_dir / "result.json").write_text(json.dumps(out, indent=2))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("spec")
+    parser.add_argument("outdir")
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--only", default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    spec = json.loads(Path(args.spec).read_text())
+    runs = spec["runs"]
+    if args.only:
+        wanted = set(args.only.split(","))
+        runs = [r for r in runs if r["name"] in wanted]
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if args.child:
+        run_one(next(r for r in runs if r["name"] == args.child), outdir, args.device)
+        return
+    pending, active, results = list(runs), {}, []
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    while pending or active:
+        while pending and len(active) < args.parallel:
+            run = pending.pop(0)
+            log = open(outdir / f"{run['name']}.log", "w")
+            cmd = [sys.executable, __file__, args.spec, str(outdir), "--child", run["name"], "--device", args.device]
+            active[run["name"]] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+        time.sleep(2)
+        for name, (proc, log) in list(active.items()):
+            if proc.poll() is not None:
+                log.close()
+                del active[name]
+                path = outdir / name / "result.json"
+                status = "ok" if proc.returncode == 0 and path.is_file() else f"failed ({proc.returncode})"
+                print(f"{name}: {status}", flush=True)
+                if status == "ok":
+                    results.append(json.loads(path.read_text()))
+    (outdir / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
