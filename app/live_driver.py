@@ -180,3 +180,114 @@ class CheckpointRun(LiveRun):
 
     def stop(self) -> None:
         self.shown_step, self.done = self.last_step, True
+
+
+def moment_config(*, threshold_mode: str, gamma: float, surprisal: float, entropy_delta: float, kl: float,
+                  top_k: int, capacity: int, lam: float, resonance_threshold: float, min_age: int) -> Any:
+    """The Live page's memory settings as an ``engine.moment.config.MomentConfig``.
+
+    Records are flushed to the recorder every token (``flush_every=1``) so the panels follow.
+    """
+    from engine.moment.config import FixedThresholds, MomentConfig
+
+    try:
+        return MomentConfig(
+            threshold_mode=threshold_mode, gamma=float(gamma),
+            fixed=FixedThresholds(surprisal=float(surprisal), entropy_delta=float(entropy_delta), kl=float(kl)),
+            k=int(top_k), capacity=int(capacity), lam=float(lam), resonance_threshold=float(resonance_threshold),
+            min_age=int(min_age), flush_every=1,
+        )
+    except ValueError as exc:
+        raise LiveInputError(f"memory settings: {exc}") from None
+
+
+class LMRun(LiveRun):
+    """Token-by-token generation under moment memory, recorded as it goes (family ``moment``)."""
+
+    def __init__(self, lm: Any, *, prompt: str, max_new_tokens: int, config: Any, trace: Path, name: str,
+                 temperature: float = 0.8, seed: int = 0) -> None:
+        import warnings
+
+        from engine.moment.prompt import EmptyPromptError, PromptWarning, clean_prompt
+        from engine.moment.session import MomentSession
+
+        self.notes: list[str] = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PromptWarning)
+            try:
+                text = clean_prompt(prompt)
+            except EmptyPromptError as exc:
+                raise LiveInputError(f"{exc}: type a prompt for the model to read") from None
+            ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+        self.notes += [str(w.message) for w in caught]
+        if not ids:
+            raise LiveInputError("the model's tokenizer turns this prompt into no tokens: type some words")
+        if len(ids) >= lm.context_length:
+            self.notes.append(
+                f"the prompt has {len(ids)} tokens and the model reads {lm.context_length}: only its end is kept"
+            )
+        self.recorder = DuckDBRecorder(
+            trace, name=name, family="moment", model=lm.name, input=text, device=str(lm.device), flush_interval=0.5,
+            config={"moment": config.to_dict(), "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed},
+        )
+        super().__init__(trace=trace, run_id=self.recorder.run_id, name=name, family="moment")
+        self.session = MomentSession(lm, config, recorder=self.recorder, temperature=temperature, seed=seed)
+        self.events: list[Any] = []
+        self._stream = self.session.generate(text, max_new_tokens=max_new_tokens)
+        self.pins = 0
+
+    def advance(self, max_steps: int, budget_s: float) -> int:
+        """Generate (or read) up to ``max_steps`` tokens within ``budget_s`` seconds, then flush the trace."""
+        import warnings
+
+        deadline = time.monotonic() + budget_s
+        pulled = 0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            while not self.done and pulled < max_steps and (pulled == 0 or time.monotonic() < deadline):
+                try:
+                    event = next(self._stream)
+                except StopIteration:
+                    self._finish("complete")
+                    break
+                except Exception as exc:
+                    self.error = f"generation stopped: {exc}"
+                    self._finish("crashed")
+                    raise LiveInputError(self.error) from exc
+                self.events.append(event)
+                self.shown_step = event.step
+                pulled += 1
+        self.notes += [str(w.message) for w in caught if "prompt" in str(w.message)]
+        if not self.done:
+            self.recorder.flush()
+        return pulled
+
+    def pin(self) -> bool:
+        """Store the next token boundary as a ``pinned`` moment."""
+        if self.done:
+            return False
+        self.session.pin()
+        self.pins += 1
+        return True
+
+    def stop(self) -> None:
+        if not self.done:
+            self._stream.close()
+            self._finish("complete")
+
+    def _finish(self, status: str) -> None:
+        self.done = True
+        try:
+            self.session.close()
+        finally:
+            self.recorder.finish(status)
+
+    def steps_frame(self) -> "pd.DataFrame":
+        """What was read and generated so far: ``step, token_text, surprisal, entropy, kl, is_prompt, stored``."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [dict(step=e.step, token_text=e.text, surprisal=e.surprisal, entropy=e.entropy, kl=e.kl,
+                  is_prompt=e.is_prompt, stored=e.stored, hits=len(e.hits)) for e in self.events],
+            columns=["step", "token_text", "surprisal", "entropy", "kl", "is_prompt", "stored", "hits"],
+        )
