@@ -201,7 +201,11 @@ def chunks_to_table(table: str, chunks: list[tuple[int, dict[str, Any]]], run_id
 
 
 def _repeat_string(value: str, n: int) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value])).cast(pa.string())
+    return _repeat_strings([value], [n], n)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (int, float, bool, np.generic))
 
 
 def _column(field: pa.Field, values: list[Any], sizes: list[int], total: int) -> pa.Array:
@@ -210,23 +214,58 @@ def _column(field: pa.Field, values: list[Any], sizes: list[int], total: int) ->
     if pa.types.is_list(field.type):
         return _list_column(field.type, values, sizes)
     if pa.types.is_string(field.type):
-        return _string_column(values, sizes)
+        return _string_column(values, sizes, total)
     np_dtype = _NUMPY_DTYPES[field.type]
-    parts = _to_numpy_parts(values, sizes, np_dtype)
-    mask = np.concatenate([np.full(n, v is None) for v, n in zip(values, sizes)])
-    data = np.concatenate(parts) if parts else np.zeros(0, np_dtype)
-    return pa.array(data, type=field.type, mask=mask if mask.any() else None)
+    mask = None
+    if any(v is None for v in values):
+        mask = np.repeat(np.array([v is None for v in values]), sizes)
+    if all(_is_scalar(v) for v in values):  # one value per call (e.g. step=t): repeat, no per-chunk arrays
+        data = np.repeat(np.array([0 if v is None else v for v in values], dtype=np_dtype), sizes)
+    else:
+        data = _tensors_concat(values, sizes, np_dtype)
+        if data is None:
+            data = np.concatenate(_to_numpy_parts(values, sizes, np_dtype))
+    return pa.array(data, type=field.type, mask=mask)
 
 
-def _string_column(values: list[Any], sizes: list[int]) -> pa.Array:
-    """Scalars are dictionary-encoded (cheap for millions of repeats); lists are taken as is."""
+def _tensors_concat(values: list[Any], sizes: list[int], np_dtype: Any) -> np.ndarray | None:
+    """Fast path when every chunk is a full-length tensor on one device: one cat, one cast, one copy.
+
+    Returns None when it does not apply (scalars, numpy, broadcasting, several devices).
+    """
+    if not all(hasattr(v, "detach") for v in values):
+        return None
+    flats = [v.detach().reshape(-1) for v in values]
+    if any(f.numel() != n for f, n in zip(flats, sizes)) or len({f.device for f in flats}) > 1:
+        return None
+    torch = sys.modules["torch"]
+    return torch.cat(flats).to(getattr(torch, np.dtype(np_dtype).name)).cpu().numpy()
+
+
+def _repeat_strings(values: list[str | None], sizes: list[int], total: int) -> pa.Array:
+    """One string (or None) per chunk, repeated over the chunk's rows, built straight from Arrow buffers."""
+    encoded = [b"" if v is None else v.encode() for v in values]
+    lengths = np.array([len(e) for e in encoded], np.int64)
+    nbytes = int(lengths @ np.asarray(sizes, np.int64))
+    if nbytes >= 2**31:
+        raise ValueError(f"a string column holds {nbytes:,} bytes in one flush (limit 2 GiB); flush more often")
+    offsets = np.zeros(total + 1, np.int32)
+    if len(set(lengths.tolist())) == 1:
+        offsets[1:] = np.arange(1, total + 1, dtype=np.int32) * np.int32(lengths[0])
+    else:
+        np.cumsum(np.repeat(lengths.astype(np.int32), sizes), out=offsets[1:])
+    data = b"".join(e * n for e, n in zip(encoded, sizes))
+    bitmap, nulls = None, 0
+    if any(v is None for v in values):
+        valid = np.repeat(np.array([v is not None for v in values]), sizes)
+        bitmap, nulls = pa.py_buffer(np.packbits(valid, bitorder="little")), int(total - valid.sum())
+    return pa.StringArray.from_buffers(total, pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls)
+
+
+def _string_column(values: list[Any], sizes: list[int], total: int) -> pa.Array:
+    """Scalars (one string per call) are repeated from buffers; lists are taken as is."""
     if all(v is None or isinstance(v, str) for v in values):
-        dictionary = sorted({v for v in values if v is not None})
-        code = {s: i for i, s in enumerate(dictionary)}
-        indices = np.concatenate([np.full(n, code[v] if v is not None else -1, dtype=np.int32) for v, n in zip(values, sizes)])
-        mask = indices < 0
-        idx = pa.array(np.where(mask, 0, indices), mask=mask if mask.any() else None)
-        return pa.DictionaryArray.from_arrays(idx, pa.array(dictionary or [""], pa.string())).cast(pa.string())
+        return _repeat_strings(values, sizes, total)
     rows: list[str | None] = []
     for v, n in zip(values, sizes):
         rows.extend([v] * n if v is None or isinstance(v, str) else [None if s is None else str(s) for s in v])
@@ -267,6 +306,11 @@ def _to_numpy_parts(values: list[Any], sizes: list[int], np_dtype: Any) -> list[
 def _list_column(list_type: pa.DataType, values: list[Any], sizes: list[int]) -> pa.Array:
     """``(n, k)`` arrays (or lists of lists) per chunk -> one Arrow list array."""
     value_dtype = _NUMPY_DTYPES[list_type.value_type]
+    fast = _tensor_rows_concat(values, sizes, value_dtype)
+    if fast is not None:
+        k = fast.shape[1]
+        offsets = np.arange(0, fast.shape[0] * k + 1, k, dtype=np.int32)
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(fast.reshape(-1), type=list_type.value_type))
     flats: list[np.ndarray] = []
     lengths: list[np.ndarray] = []
     null_rows: list[np.ndarray] = []
@@ -302,6 +346,18 @@ def _list_column(list_type: pa.DataType, values: list[Any], sizes: list[int]) ->
     nulls = np.concatenate(null_rows)
     flat = pa.array(np.concatenate(flats), type=list_type.value_type)
     return pa.ListArray.from_arrays(pa.array(offsets), flat, mask=pa.array(nulls) if nulls.any() else None)
+
+
+def _tensor_rows_concat(values: list[Any], sizes: list[int], value_dtype: Any) -> np.ndarray | None:
+    """``(total, k)`` from ``(n, k)`` tensors with one ``k`` on one device (one copy), else None."""
+    if not all(hasattr(v, "detach") and v.dim() == 2 for v in values):
+        return None
+    if len({v.shape[1] for v in values}) > 1 or len({v.device for v in values}) > 1:
+        return None
+    if any(v.shape[0] != n for v, n in zip(values, sizes)):
+        return None
+    torch = sys.modules["torch"]
+    return torch.cat([v.detach() for v in values]).to(getattr(torch, np.dtype(value_dtype).name)).cpu().numpy()
 
 
 class MemoryRecorder(BufferedRecorder):

@@ -4,7 +4,8 @@ Run as a script (``python tests/tracing/helpers_writer.py TRACE ...``, with the 
 ``PYTHONPATH``: see :func:`start_writer`). Prints, one line each and
 flushed at once: ``run <run_id>``, then ``flushed <rows>`` after every committed flush (the rows
 the file is guaranteed to hold), and ``done <rows>`` after ``finish()``. ``--seconds 0`` records
-until killed; ``--no-finish`` exits without calling ``finish()`` (the atexit path).
+until killed or until ``--stop-file`` exists; ``--no-finish`` exits without calling ``finish()``
+(the atexit path).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("trace")
     parser.add_argument("--interval", type=float, default=0.2)
-    parser.add_argument("--seconds", type=float, default=0.0, help="0: until killed")
+    parser.add_argument("--seconds", type=float, default=0.0, help="0: until killed (or --stop-file)")
+    parser.add_argument("--stop-file", default=None, help="stop recording once this file exists")
     parser.add_argument("--step-sleep", type=float, default=0.005)
     parser.add_argument("--no-finish", action="store_true")
     args = parser.parse_args()
@@ -63,7 +65,8 @@ def main() -> None:
     batch = np.repeat(np.arange(32, dtype=np.int32), 8)
     start = time.monotonic()
     step = 0
-    while args.seconds <= 0 or time.monotonic() - start < args.seconds:
+    stop = Path(args.stop_file) if args.stop_file else None
+    while (args.seconds <= 0 or time.monotonic() - start < args.seconds) and not (stop and stop.exists()):
         rec.events(
             step=step,
             op="read",
