@@ -123,7 +123,7 @@ class MultiHeadMemoryBank(nn.Module):
         update_idx, update_w = addressing.address(io.write_key, io.write_strength, memory, cfg.top_k)
         noise = allocation.age_noise(state.age.shape, cfg.age_noise, state.age.device) if self.training and cfg.age_noise > 0 else None
         alloc_idx = allocation.allocate(allocation.staleness(state.age, state.usage, cfg.usage_weight, noise), steps)
-        alloc_w, upd_w = update.write_weights(io.gate, io.alloc_gate, update_w)
+        alloc_w, upd_w = update.write_weights(io.gate, io.alloc_gate, update_w, cfg.write_floor if cfg.hard_writes else None)
         b, h = alloc_idx.shape[:2]
         write_idx = torch.cat([alloc_idx.unsqueeze(-1), update_idx], dim=-1).reshape(b, h, -1)
         write_w = torch.cat([alloc_w.unsqueeze(-1), upd_w], dim=-1).reshape(b, h, -1)

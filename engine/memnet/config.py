@@ -16,7 +16,9 @@ class MemNetConfig:
     Memory: ``n_heads`` banks of ``n_slots x slot_dim``; reads and write-updates address the
     ``top_k`` most cosine-similar slots; the memory is read and written once per ``chunk_size``
     tokens (``1`` = every token; within a chunk the controller's attention window carries the
-    context, so ``window >= chunk_size``).
+    context, so ``window >= chunk_size``). A write whose weight is under ``write_floor`` allocates
+    nothing (no age reset, no ``write`` event); with ``hard_writes`` it is dropped altogether, so
+    writes are sparse: most tokens write nothing.
     """
 
     vocab_size: int = 64
@@ -35,6 +37,8 @@ class MemNetConfig:
     usage_weight: float = 1.0
     age_noise: float = 1.0
     write_floor: float = 0.1
+    hard_writes: bool = False
+    write_gate_init: float = 0.5
     decay_floor: float = 0.01
     decay_init: float = 0.9995
     decay: bool = True
@@ -55,6 +59,7 @@ class MemNetConfig:
             (self.window >= self.chunk_size, f"window ({self.window}) must be >= chunk_size ({self.chunk_size})"),
             (self.d_model % self.n_attn_heads == 0, "d_model must be divisible by n_attn_heads"),
             (0.0 < self.decay_init < 1.0, "decay_init must be in (0, 1)"),
+            (0.0 < self.write_gate_init < 1.0, "write_gate_init must be in (0, 1)"),
             (self.strength_init > 1.0, "strength_init must be > 1 (key strengths are 1 + softplus)"),
             (self.vocab_size > 1, "vocab_size must be > 1"),
         ]

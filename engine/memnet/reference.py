@@ -40,14 +40,17 @@ def naive_memory(bank: MultiHeadMemoryBank, io: MemoryIO, state: MemoryState) ->
             slot = (age[:, h] - cfg.usage_weight * usage[:, h]).argmax(dim=-1)
             onehot = F.one_hot(slot, cfg.n_slots).to(m.dtype)
             g, alpha = io.gate[:, h, t, None], io.alloc_gate[:, h, t, None]
-            w_write = g * alpha * onehot + g * (1 - alpha) * w_upd
+            a, u = g * alpha, g * (1 - alpha) * w_upd
+            if cfg.hard_writes:
+                a, u = a * (a >= cfg.write_floor), u * (u >= cfg.write_floor)
+            w_write = a * onehot + u
             if gamma is not None:
                 m = m * gamma[h].unsqueeze(-1)
             erase = (w_write.unsqueeze(-1) * io.erase[:, h, t].unsqueeze(1)).clamp(max=1.0)
             m = m * (1 - erase) + w_write.unsqueeze(-1) * io.value[:, h, t].unsqueeze(1)
             new_memory.append(m)
             with torch.no_grad():
-                written = onehot.bool() & ((g * alpha) >= cfg.write_floor)
+                written = onehot.bool() & (a >= cfg.write_floor)
                 usage[:, h] = cfg.usage_decay * usage[:, h] + w_read.detach() + w_write.detach()
                 age[:, h] = torch.where(written, torch.zeros_like(age[:, h]), age[:, h] + 1)
                 kept = retention[:, h] * (gamma[h].detach() if gamma is not None else 1.0)

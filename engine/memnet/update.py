@@ -6,17 +6,23 @@ from __future__ import annotations
 import torch
 
 
-def write_weights(gate: torch.Tensor, alloc_gate: torch.Tensor, update_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def write_weights(
+    gate: torch.Tensor, alloc_gate: torch.Tensor, update_weights: torch.Tensor, floor: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Split a gated write between a freshly allocated slot and the addressed (existing) slots.
 
     Args:
       gate: ``(B, H, C)`` write gate ``g`` (0 = do not write).
       alloc_gate: ``(B, H, C)`` ``alpha``: share going to the allocated slot.
       update_weights: ``(B, H, C, k)`` top-k write-addressing weights ``w^u``.
+      floor: when given, weights under it are dropped (hard, sparse writes).
     Returns:
       ``a = g * alpha`` ``(B, H, C)`` and ``u = g * (1 - alpha) * w^u`` ``(B, H, C, k)``.
     """
-    return gate * alloc_gate, (gate * (1 - alloc_gate)).unsqueeze(-1) * update_weights
+    a, u = gate * alloc_gate, (gate * (1 - alloc_gate)).unsqueeze(-1) * update_weights
+    if floor is not None:
+        a, u = a * (a >= floor), u * (u >= floor)
+    return a, u
 
 
 def erase_and_add(

@@ -3,7 +3,9 @@
     python scripts/memnet/run_experiments.py SPEC.json OUTDIR [--parallel 8] [--only NAME,...]
 
 SPEC: ``{"runs": [{"name": "memnet-recall", "model": "memnet", "task": "recall",
-"set": ["steps=4000", "model.top_k=8"], "eval": {"distances": [16, 64, 1024]}}]}``; ``eval`` takes
+"set": ["model.top_k=8"], "stages": [["steps=800", "task.max_distance=32"], ["steps=3000"]],
+"eval": {"distances": [16, 64, 1024]}}]}``; ``stages`` (optional) are trained in turn, each resuming
+the previous one (a curriculum); ``eval`` takes
 ``distances`` (recall), ``pairs`` (mqar, mqar-forget) or nothing (continual: forgetting curves from
 training). Each run writes ``OUTDIR/NAME/`` (checkpoint), ``OUTDIR/NAME.log`` and
 ``OUTDIR/NAME/result.json``; the parent writes ``OUTDIR/results.json``. Needs no DuckDB (GPU machine).
@@ -32,9 +34,11 @@ def run_one(run: dict, outdir: Path, device: str) -> dict:
 
     torch.set_num_threads(1)
     ckpt_dir = outdir / run["name"]
-    cfg = build_config({"model": run["model"], "task": run["task"], "out": str(ckpt_dir), "device": device}, overrides=run.get("set", []))
     began = time.time()
-    result = train(cfg, progress=False, log=lambda line: print(line, flush=True))
+    for index, stage in enumerate(run.get("stages", [[]])):
+        cfg = build_config({"model": run["model"], "task": run["task"], "out": str(ckpt_dir), "device": device}, overrides=run.get("set", []) + stage)
+        print(f"stage {index}: {stage}", flush=True)
+        result = train(cfg, resume=ckpt_dir if index else None, progress=False, log=lambda line: print(line, flush=True))
     seconds = time.time() - began
     ckpt = load_checkpoint(ckpt_dir, map_location=result.metrics["device"].split(" ")[0])
     dev = next(ckpt.model.parameters()).device
@@ -50,7 +54,7 @@ def run_one(run: dict, outdir: Path, device: str) -> dict:
             curve.append({"x": p, **evaluate(ckpt.model, run["task"], {**params, "n_pairs": p}, batches=spec.get("batches", 4), batch_size=spec.get("batch_size", 32), seed=1234, device=dev)})
             print(f"pairs {p}: {curve[-1]['accuracy']:.4f}", flush=True)
     out = {
-        "name": run["name"], "model": run["model"], "task": run["task"], "set": run.get("set", []), "train_seconds": seconds,
+        "name": run["name"], "model": run["model"], "task": run["task"], "set": run.get("set", []), "stages": run.get("stages", []), "train_seconds": seconds,
         "parameters": result.metrics["parameters"], "device": result.metrics["device"], "steps": result.metrics["step"],
         "final": result.metrics.get("final"), "curve": curve, "forgetting": result.metrics.get("forgetting", []),
         "history": result.metrics.get("history", []), "tokens_per_second": result.metrics.get("tokens_per_second"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from engine.memnet.bank import MemoryIO, MultiHeadMemoryBank
@@ -20,8 +21,9 @@ def random_io(b: int, h: int, t: int, d: int, gate: float | None = None) -> Memo
                     r(b, h, t) if gate is None else torch.full((b, h, t), gate), r(b, h, t), r(b, h, t, d))
 
 
-def test_chunk_size_one_equals_naive_reference(tiny_config):
-    cfg = dataclasses.replace(tiny_config, chunk_size=1, window=8)
+@pytest.mark.parametrize("hard_writes", [False, True])
+def test_chunk_size_one_equals_naive_reference(tiny_config, hard_writes):
+    cfg = dataclasses.replace(tiny_config, chunk_size=1, window=8, hard_writes=hard_writes)
     bank = MultiHeadMemoryBank(cfg).eval()
     with torch.no_grad():
         bank.decay_logit.uniform_(2.0, 6.0)

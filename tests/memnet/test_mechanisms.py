@@ -123,3 +123,10 @@ def test_losses_by_hand():
     assert abs(half - (1 - math.log(2) / math.log(4))) < 1e-5
     torch.testing.assert_close(losses.read_entropy(torch.tensor([[0.5, 0.5], [1.0, 0.0]])), torch.tensor([math.log(2), 0.0]))
     torch.testing.assert_close(losses.memory_pressure(torch.tensor([0.0, 0.5, 1.0])), torch.tensor(0.5))
+
+
+def test_hard_writes_drop_weights_under_the_floor():
+    a, u = update.write_weights(torch.tensor([[[0.5, 0.1]]]), torch.tensor([[[0.6, 0.5]]]), torch.tensor([[[[0.7, 0.3], [0.5, 0.5]]]]), floor=0.1)
+    # token 0: a = 0.3 kept, u = [0.14, 0.06] -> [0.14, 0]; token 1: a = 0.05 and u = [0.025, 0.025] all dropped
+    torch.testing.assert_close(a, torch.tensor([[[0.3, 0.0]]]))
+    torch.testing.assert_close(u, torch.tensor([[[[0.14, 0.0], [0.0, 0.0]]]]))
