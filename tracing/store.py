@@ -162,12 +162,13 @@ class TraceStore:
             cell_lo, cell_hi, step_lo, step_hi = (int(v) for v in extent)
             n_cells, n_steps = cell_hi - cell_lo + 1, step_hi - step_lo + 1
             cell_bin, step_bin = heatmap_bins(n_cells, n_steps, max_cells)
-            params = dict(filters, cell_lo=cell_lo, cell_bin=cell_bin, step_lo=step_lo, step_bin=step_bin)
+            params = dict(filters, cell_lo=cell_lo, cell_bin=cell_bin, step_lo=step_lo, step_bin=step_bin,
+                          n_step_bins=math.ceil(n_steps / step_bin))
             if states:
                 frame = con.execute(sql("heatmap_states"), dict(params, value=value)).df()
             else:
-                binned = con.execute(sql("heatmap_events"), dict(params, op=value)).df()
-                frame = binned[["cell", "step"]].assign(value=binned["n"] if agg == "count" else binned["weight"])
+                query = "heatmap_events" if agg == "count" else "heatmap_event_weights"
+                frame = con.execute(sql(query), dict(params, op=value)).df()
         sampled = cell_bin > 1 or step_bin > 1 or (states and bool(sampling))
         frame = frame.astype({"cell": "int64", "step": "int64"})
         return HeatmapResult(frame, cell_bin, step_bin, n_cells, n_steps, sampled)

@@ -1,16 +1,18 @@
--- Events of one op binned into cell_bin x step_bin rectangles (bin = its first cell and step).
--- n: number of events; weight: sum of their weights.
+-- Count of one op's events per cell_bin x step_bin rectangle (bin = its first cell and step).
+-- Grouped on one integer bin key (cell bin * n_step_bins + step bin): one hash key, not two.
 SELECT
-    $cell_lo + (cell - $cell_lo) // $cell_bin * $cell_bin AS cell,
-    $step_lo + (step - $step_lo) // $step_bin * $step_bin AS step,
-    count(*) AS n,
-    sum(weight) AS weight
-FROM memory_events
-WHERE run_id = $run_id
-  AND op = $op
-  AND ($memory IS NULL OR memory = $memory)
-  AND ($layer IS NULL OR layer = $layer)
-  AND ($head IS NULL OR head = $head)
-  AND ($batch IS NULL OR batch = $batch)
-GROUP BY ALL
+    $cell_lo + (bin // $n_step_bins) * $cell_bin AS cell,
+    $step_lo + (bin % $n_step_bins) * $step_bin AS step,
+    n AS value
+FROM (
+    SELECT ((cell - $cell_lo) // $cell_bin) * $n_step_bins + (step - $step_lo) // $step_bin AS bin, count(*) AS n
+    FROM memory_events
+    WHERE run_id = $run_id
+      AND op = $op
+      AND ($memory IS NULL OR memory = $memory)
+      AND ($layer IS NULL OR layer = $layer)
+      AND ($head IS NULL OR head = $head)
+      AND ($batch IS NULL OR batch = $batch)
+    GROUP BY bin
+)
 ORDER BY cell, step

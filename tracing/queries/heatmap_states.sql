@@ -1,13 +1,19 @@
--- Mean of one cell_states column (age, usage or norm, chosen by $value) per cell_bin x step_bin bin.
+-- Mean of one cell_states column (age, usage or norm, chosen by $value) per cell_bin x step_bin
+-- rectangle, grouped on one integer bin key as in heatmap_events.sql.
 SELECT
-    $cell_lo + (cell - $cell_lo) // $cell_bin * $cell_bin AS cell,
-    $step_lo + (step - $step_lo) // $step_bin * $step_bin AS step,
-    avg(CASE $value WHEN 'age' THEN age WHEN 'usage' THEN usage WHEN 'norm' THEN norm END) AS value
-FROM cell_states
-WHERE run_id = $run_id
-  AND ($memory IS NULL OR memory = $memory)
-  AND ($layer IS NULL OR layer = $layer)
-  AND ($head IS NULL OR head = $head)
-  AND ($batch IS NULL OR batch = $batch)
-GROUP BY ALL
+    $cell_lo + (bin // $n_step_bins) * $cell_bin AS cell,
+    $step_lo + (bin % $n_step_bins) * $step_bin AS step,
+    value
+FROM (
+    SELECT
+        ((cell - $cell_lo) // $cell_bin) * $n_step_bins + (step - $step_lo) // $step_bin AS bin,
+        avg(CASE $value WHEN 'age' THEN age WHEN 'usage' THEN usage WHEN 'norm' THEN norm END) AS value
+    FROM cell_states
+    WHERE run_id = $run_id
+      AND ($memory IS NULL OR memory = $memory)
+      AND ($layer IS NULL OR layer = $layer)
+      AND ($head IS NULL OR head = $head)
+      AND ($batch IS NULL OR batch = $batch)
+    GROUP BY bin
+)
 ORDER BY cell, step
