@@ -172,6 +172,12 @@ def _recall_model(key: str) -> object | None:
         return _MODELS.get(key)
 
 
+def clear_model_cache() -> None:
+    """Forget the fitted models kept in memory (the disk cache stays)."""
+    with _MODELS_LOCK:
+        _MODELS.clear()
+
+
 def _umap(params: ProjectionParams, n_points: int):
     import umap  # heavy (numba); imported on first use
 

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from app.figures.curves import curve_frame
 from app.figures.heatmap import heatmap_grid
 from app.figures.notes import add_note, sampling_note
-from app.figures.survival import add_survival_traces, km_frame, logrank
+from app.figures.survival import km_frame, logrank, survival_traces
 from app.projection import match_signatures
 
 _PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d")
@@ -114,11 +114,12 @@ def survival_compare_figure(
     max_points: int = 2000,
 ) -> go.Figure:
     """Both runs' Kaplan-Meier curves (B dashed) with bands; the log-rank test in the title."""
-    fig = go.Figure()
+    traces = []
     for lives, label, dash in ((lifecycles_a, labels[0], None), (lifecycles_b, labels[1], "dash")):
         curves = km_frame(lives)
         curves["stratum"] = label
-        add_survival_traces(fig, curves, max_points=max_points, dash=dash)
+        traces += survival_traces(curves, max_points=max_points, dash=dash)
+    fig = go.Figure(data=traces)
     if not lifecycles_a.empty and not lifecycles_b.empty:
         statistic, p_value = logrank(lifecycles_a, lifecycles_b)
         title = f"{title}<br><sup>log-rank test: chi2 = {statistic:.3g}, p = {p_value:.3g}</sup>"

@@ -73,7 +73,7 @@ def heatmap_figure(
     step_title = "step" if step_bin == 1 else f"step (bins of {step_bin})"
     fig = go.Figure(
         go.Heatmap(
-            z=z,
+            z=z.astype(np.float32),  # half the bytes shipped to the browser; counts stay exact
             x=steps,
             y=cells,
             colorscale=colorscale,

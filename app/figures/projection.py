@@ -32,9 +32,10 @@ def _token(decode: Decoder, token_id: int) -> str:
     return decode(token_id)
 
 
-def hover_text(row: pd.Series, *, decode: Decoder = None, top: int = 5, context_chars: int = 80) -> str:
+def hover_text(row: Mapping, *, decode: Decoder = None, top: int = 5, context_chars: int = 80) -> str:
     """``step, trigger``, the ``top`` most likely tokens with probabilities, and the context tail."""
-    parts = [f"step {int(row['step'])}" + (f" · {html.escape(str(row['trigger']))}" if pd.notna(row.get("trigger")) else "")]
+    trigger = row.get("trigger")
+    parts = [f"step {int(row['step'])}" + (f" · {html.escape(str(trigger))}" if isinstance(trigger, str) else "")]
     ids, probs = row.get("topk_ids"), row.get("topk_probs")
     if hasattr(ids, "__len__") and len(ids):
         order = np.argsort(-np.asarray(probs, dtype=np.float64))[:top]
@@ -59,7 +60,7 @@ def projection_points(projected: pd.DataFrame, *, color_by: str = "run_id", deco
             "x": projected["x"].to_numpy(),
             "y": projected["y"].to_numpy(),
             "color": projected[color_by].to_numpy(),
-            "hover": [hover_text(row, decode=decode) for _, row in projected.iterrows()],
+            "hover": [hover_text(row, decode=decode) for row in projected.to_dict("records")],
         },
         index=projected.index,
     )

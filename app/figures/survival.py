@@ -113,32 +113,28 @@ def _thinned(curve: pd.DataFrame, max_points: int) -> pd.DataFrame:
     return curve.iloc[keep]
 
 
-def add_survival_traces(fig: go.Figure, curves: pd.DataFrame, *, max_points: int = 2000, name_prefix: str = "", dash: str | None = None) -> int:
-    """Add one step line + confidence band per stratum of a :func:`km_frame` result.
+def survival_traces(curves: pd.DataFrame, *, max_points: int = 2000, name_prefix: str = "", dash: str | None = None) -> list[dict]:
+    """Plotly traces (dicts) of a :func:`km_frame` result: per stratum a band and a step line.
 
-    Returns the number of strata drawn. Each stratum shows at most ``max_points`` points.
+    Each stratum contributes three traces (upper band edge, lower edge filled to it, the
+    estimate) of at most ``max_points`` points. ``dash`` draws the lines dashed (Compare: B).
     """
+    traces = []
     strata = list(dict.fromkeys(curves["stratum"]))
     for i, stratum in enumerate(strata):
         curve = _thinned(curves[curves["stratum"] == stratum], max_points)
         color = _PALETTE[i % len(_PALETTE)] if dash is None else _PALETTE[(i + 1) % len(_PALETTE)]
-        name = f"{name_prefix}{stratum} (n={int(curve['n'].iloc[0]):,})"
         group = f"{name_prefix}{stratum}"
-        fig.add_trace(go.Scatter(x=curve["time"], y=curve["ci_upper"], mode="lines", line=dict(width=0, shape="hv"), showlegend=False, hoverinfo="skip", legendgroup=group, name=f"{group} upper"))
-        fig.add_trace(
-            go.Scatter(
-                x=curve["time"], y=curve["ci_lower"], mode="lines", line=dict(width=0, shape="hv"), fill="tonexty",
-                fillcolor=_rgba(color, 0.18), showlegend=False, hoverinfo="skip", legendgroup=group, name=f"{group} lower",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=curve["time"], y=curve["survival"], mode="lines", line=dict(color=color, shape="hv", dash=dash), name=name,
-                legendgroup=group, customdata=curve[["at_risk"]].to_numpy(),
-                hovertemplate="t=%{x}<br>S(t)=%{y:.3f}<br>at risk %{customdata[0]}<extra>" + group + "</extra>",
-            )
-        )
-    return len(strata)
+        time = curve["time"].to_numpy()
+        band = dict(type="scatter", x=time, mode="lines", line=dict(width=0, shape="hv"), showlegend=False, hoverinfo="skip", legendgroup=group)
+        traces.append(dict(band, y=curve["ci_upper"].to_numpy(), name=f"{group} upper"))
+        traces.append(dict(band, y=curve["ci_lower"].to_numpy(), name=f"{group} lower", fill="tonexty", fillcolor=_rgba(color, 0.18)))
+        traces.append(dict(
+            type="scatter", x=time, y=curve["survival"].to_numpy(), mode="lines", line=dict(color=color, shape="hv", dash=dash),
+            name=f"{group} (n={int(curve['n'].iloc[0]):,})", legendgroup=group, customdata=curve["at_risk"].to_numpy()[:, None],
+            hovertemplate="t=%{x}<br>S(t)=%{y:.3f}<br>at risk %{customdata[0]}<extra>" + group + "</extra>",
+        ))
+    return traces
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -165,12 +161,11 @@ def survival_figure(
         max_points: most points drawn per curve (the estimate itself uses every life).
         note: an extra visible note (e.g. the store's sampling note).
     """
-    fig = go.Figure()
     curves = km_frame(lifecycles, stratify_by, strength_bins=strength_bins, alpha=alpha)
-    add_survival_traces(fig, curves, max_points=max_points)
-    fig.update_layout(
-        title=dict(text=title), xaxis_title="lifetime (steps)", yaxis_title="S(t): share of content still alive",
-        yaxis=dict(range=[0, 1.02]), margin=dict(t=70),
+    fig = go.Figure(
+        data=survival_traces(curves, max_points=max_points),
+        layout=dict(title=dict(text=title), xaxis_title="lifetime (steps)", yaxis_title="S(t): share of content still alive",
+                    yaxis=dict(range=[0, 1.02]), margin=dict(t=70)),
     )
     if lifecycles.empty:
         note = "no cell lives in this selection" if note is None else note

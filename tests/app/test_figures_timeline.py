@@ -41,7 +41,7 @@ def test_glyph_counts_sum_memories_and_gather_deaths_in_the_evict_row():
     assert glyphs.loc[("write", 1), "n"] == 3  # 1 moment + 2 slot writes
     assert glyphs.loc[("read", 3), "n"] == 4
     assert glyphs.loc[("evict", 5), "n"] == 4
-    assert glyphs.loc[("evict", 5), "detail"] == "1 merge, 3 prune"
+    assert glyphs.loc[("evict", 5), ["merge", "prune", "evict", "decay"]].tolist() == [1, 3, 0, 0]
     assert len(glyphs) == 6
 
 
@@ -61,15 +61,15 @@ def test_threshold_and_cursor_are_drawn():
     fig = timeline_figure(steps_frame(), EVENTS, metric="surprisal", threshold=2.25, cursor=3)
     hlines = [s for s in fig.layout.shapes if s.y0 == s.y1 == 2.25]
     vlines = [s for s in fig.layout.shapes if s.x0 == s.x1 == 3]
-    assert len(hlines) == 1 and hlines[0].name == "threshold"
-    assert {s.yref for s in vlines} == {"y domain", "y2 domain"}  # the cursor crosses both panels
+    assert len(hlines) == 1 and hlines[0].name == "threshold" and hlines[0].yref == "y"
+    assert len(vlines) == 1 and (vlines[0].yref, vlines[0].y0, vlines[0].y1) == ("paper", 0, 1)  # crosses both panels
     (marker,) = by_name(fig, "cursor")
     assert list(marker.x) == [3] and marker.y[0] == pytest.approx(2.2)  # surprisal at step 3
 
 
 def test_hover_tokens_are_escaped():
-    fig = timeline_figure(steps_frame(), EVENTS)
-    (entropy,) = by_name(fig, "entropy")
+    fig = timeline_figure(steps_frame(), EVENTS, metric="entropy")
+    (entropy,) = by_name(fig, "entropy")  # the bold line carries the tokens
     assert " &lt;b&gt;" in entropy.text and " <b>" not in entropy.text
 
 

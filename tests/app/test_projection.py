@@ -16,6 +16,7 @@ from app.projection import (
     ProjectionParams,
     SignatureProjector,
     aligned_projection,
+    clear_model_cache,
     hellinger_distances,
     match_signatures,
     procrustes_transform,
@@ -130,6 +131,9 @@ def test_topk_projection_separates_clusters_places_new_points_and_caches(tmp_pat
     again = SignatureProjector(params, cache_dir=tmp_path)
     np.testing.assert_array_equal(again.fit(sigs)[["x", "y"]].to_numpy(), points[["x", "y"]].to_numpy())
     assert again.from_disk
+    # restored from disk without a model in memory: transform refits (same seed, same placement)
+    clear_model_cache()
+    np.testing.assert_allclose(again.transform(new), placed, atol=1e-4)
     other_seed = SignatureProjector(ProjectionParams(kind="topk", n_neighbors=10, seed=4), cache_dir=tmp_path)
     other_seed.fit(sigs)
     assert other_seed.key != projector.key and not other_seed.from_disk
