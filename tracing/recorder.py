@@ -150,14 +150,17 @@ class BufferedRecorder:
         """Rows buffered and not yet drained (all tables)."""
         return self._pending
 
-    def drain(self) -> dict[str, pa.Table]:
-        """Take every buffered chunk and return one Arrow table per non-empty table."""
+    def drain(self, *, with_run_id: bool = True) -> dict[str, pa.Table]:
+        """Take every buffered chunk and return one Arrow table per non-empty table.
+
+        ``with_run_id=False`` leaves out the ``run_id`` column (a writer that supplies it as one
+        bound value saves building a string per row).
+        """
         with self._lock:
             taken, self._chunks = self._chunks, defaultdict(list)
             self._pending = 0
-        return {
-            table: chunks_to_table(table, chunks, self.run_id) for table, chunks in taken.items() if chunks
-        }
+        run_id = self.run_id if with_run_id else None
+        return {table: chunks_to_table(table, chunks, run_id) for table, chunks in taken.items() if chunks}
 
 
 def _row_count(columns: dict[str, Any]) -> int:
@@ -185,9 +188,11 @@ def _row_count(columns: dict[str, Any]) -> int:
     return n
 
 
-def chunks_to_table(table: str, chunks: list[tuple[int, dict[str, Any]]], run_id: str) -> pa.Table:
-    """Build one Arrow table in ``ARROW_SCHEMAS[table]`` layout from buffered column chunks."""
+def chunks_to_table(table: str, chunks: list[tuple[int, dict[str, Any]]], run_id: str | None) -> pa.Table:
+    """Build one Arrow table in ``ARROW_SCHEMAS[table]`` layout (less ``run_id`` when it is None) from chunks."""
     schema = ARROW_SCHEMAS[table]
+    if run_id is None:
+        schema = schema.remove(schema.get_field_index("run_id"))
     sizes = [n for n, _ in chunks]
     total = sum(sizes)
     arrays = []
@@ -254,7 +259,7 @@ def _repeat_strings(values: list[str | None], sizes: list[int], total: int) -> p
         offsets[1:] = np.arange(1, total + 1, dtype=np.int32) * np.int32(lengths[0])
     else:
         np.cumsum(np.repeat(lengths.astype(np.int32), sizes), out=offsets[1:])
-    data = b"".join(e * n for e, n in zip(encoded, sizes))
+    data = encoded[0] * total if len(set(encoded)) == 1 else b"".join(e * n for e, n in zip(encoded, sizes))
     bitmap, nulls = None, 0
     if any(v is None for v in values):
         valid = np.repeat(np.array([v is not None for v in values]), sizes)

@@ -73,13 +73,16 @@ def path_lock(path: str | Path) -> threading.Lock:
         return _path_locks.setdefault(key, threading.Lock())
 
 
-def append_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
-    """Append an Arrow table to trace table ``table`` (columns matched by name, one statement)."""
+def append_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: str) -> None:
+    """Append an Arrow table without a ``run_id`` column to trace table ``table``, as rows of ``run_id``.
+
+    One statement; columns matched by name; ``run_id`` is a bound value (no string built per row).
+    """
     if table not in ARROW_SCHEMAS:
         raise ValueError(f"not an appendable trace table: {table!r}")
     con.register(_VIEW, data)
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {_VIEW}")  # table: a schema constant
+    try:  # table and view names are constants of this module and the schema, never user text
+        con.execute(f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS run_id, * FROM {_VIEW}", [run_id])
     finally:
         con.unregister(_VIEW)
 
@@ -240,7 +243,7 @@ class DuckDBRecorder(BufferedRecorder):
         with self._flush_lock:
             pending = self.pending_rows()
             try:
-                drained = self.drain()
+                drained = self.drain(with_run_id=False)
             except Exception as exc:  # columns that cannot convert: reported by finish(), not retried
                 self.dropped_rows += pending
                 self.drop_error = exc
@@ -253,7 +256,7 @@ class DuckDBRecorder(BufferedRecorder):
 
             def work(con: duckdb.DuckDBPyConnection) -> None:
                 for table, data in tables.items():
-                    append_arrow(con, table, data)
+                    append_arrow(con, table, data, self.run_id)
                 if final_status is None:
                     con.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", [now, self.run_id])
                 else:

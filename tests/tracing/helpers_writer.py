@@ -5,7 +5,7 @@ Run as a script (``python tests/tracing/helpers_writer.py TRACE ...``, with the 
 flushed at once: ``run <run_id>``, then ``flushed <rows>`` after every committed flush (the rows
 the file is guaranteed to hold), and ``done <rows>`` after ``finish()``. ``--seconds 0`` records
 until killed or until ``--stop-file`` exists; ``--no-finish`` exits without calling ``finish()``
-(the atexit path).
+(the atexit path); ``--big-flush N`` makes one long flush of N rows, announced by ``flushing``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,18 @@ def report(line: str) -> None:
     print(line, flush=True)
 
 
+def big_flush(rec: DuckDBRecorder, rows: int, batch: np.ndarray, rng: np.random.Generator) -> None:
+    """One small committed flush, then ``rows`` events in one long flush (announced by ``flushing``)."""
+    rec.events(step=0, op="read", memory="slot", batch=batch, cell=rng.integers(0, 64, ROWS_PER_STEP))
+    rec.steps(step=0, token_id=0)
+    rec.flush()
+    rec.events(step=1, op="write", memory="slot", cell=np.arange(rows), weight=rng.random(rows, dtype=np.float32))
+    report("flushing")
+    rec.flush()
+    rec.finish()
+    report(f"done {rec.flushed_rows}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("trace")
@@ -51,6 +63,7 @@ def main() -> None:
     parser.add_argument("--stop-file", default=None, help="stop recording once this file exists")
     parser.add_argument("--step-sleep", type=float, default=0.005)
     parser.add_argument("--no-finish", action="store_true")
+    parser.add_argument("--big-flush", type=int, default=0, help="after one step, flush this many rows at once")
     args = parser.parse_args()
 
     rec = DuckDBRecorder(
@@ -63,6 +76,9 @@ def main() -> None:
     report(f"run {rec.run_id}")
     rng = np.random.default_rng(0)
     batch = np.repeat(np.arange(32, dtype=np.int32), 8)
+    if args.big_flush:
+        big_flush(rec, args.big_flush, batch, rng)
+        return
     start = time.monotonic()
     step = 0
     stop = Path(args.stop_file) if args.stop_file else None

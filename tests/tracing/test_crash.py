@@ -72,6 +72,31 @@ def test_sigkill_keeps_every_flushed_row_and_shows_crashed(trace_path):
     assert statuses == {run_id: "crashed", rec.run_id: "complete"}
 
 
+def test_sigkill_during_a_flush_keeps_all_or_nothing_of_it(trace_path):
+    big = 3_000_000
+    child = start_writer(trace_path, "--big-flush", str(big))
+    try:
+        lines = read_reports(child, lambda lines: bool(lines) and lines[-1][0] == "flushing")
+        time.sleep(0.3)  # well inside a flush of 3 M rows (seconds here)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        lines += [line.split() for line in child.stdout.read().splitlines()]
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+        child.stderr.close()
+    acknowledged = flushed(lines)
+    assert acknowledged[0] == ROWS_PER_STEP + 1, lines
+    con = open_trace(trace_path, read_only=True)
+    events = con.execute("SELECT count(*) FROM memory_events").fetchone()[0]
+    writes = con.execute("SELECT count(*) FROM memory_events WHERE op = 'write'").fetchone()[0]
+    con.close()
+    assert writes in (0, big)  # the interrupted flush is one transaction: none of it or all of it
+    assert events == ROWS_PER_STEP + writes
+    assert writes == big or max(acknowledged) == ROWS_PER_STEP + 1  # reported committed -> there
+
+
 def test_exit_without_finish_writes_the_buffer_and_marks_crashed(trace_path):
     child = start_writer(trace_path, "--interval", "30", "--seconds", "0.3", "--no-finish")
     out, err = child.communicate(timeout=30)
