@@ -30,6 +30,7 @@ class CLSConfig:
     max_len: int = 512
     dropout: float = 0.0
     attn_window: int | None = None  # softmax attention sees only the last `attn_window` tokens
+    pos_embedding: bool = True  # False: no learned positions (order comes from the causal window and c_t)
     fast_weights: bool = True  # False: the same Transformer without the fast-weight path
     fast_layers: tuple[int, ...] | None = None  # layers with fast weights (None: all)
     rule: str = "delta"

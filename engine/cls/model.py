@@ -90,11 +90,12 @@ class CLSTransformer(nn.Module):
         cfg.validate()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.pos = nn.Embedding(cfg.max_len, cfg.d_model)
+        self.pos = nn.Embedding(cfg.max_len, cfg.d_model) if cfg.pos_embedding else None
         self.blocks = nn.ModuleList(CLSBlock(cfg, i) for i in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         nn.init.normal_(self.embed.weight, std=0.02)
-        nn.init.normal_(self.pos.weight, std=0.02)
+        if self.pos is not None:
+            nn.init.normal_(self.pos.weight, std=0.02)
         self.consolidation = ReplayBuffer(cfg.replay_capacity, weight=cfg.replay_weight) if cfg.replay_weight > 0 else None
         self.penalties: list = []  # EWC / SI penalties on the slow weights
         if cfg.ewc_strength > 0:
@@ -106,7 +107,9 @@ class CLSTransformer(nn.Module):
         B, T = tokens.shape
         if T > self.cfg.max_len:
             raise ValueError(f"sequence of {T} tokens is longer than max_len {self.cfg.max_len}")
-        x = self.embed(tokens) + self.pos(torch.arange(T, device=tokens.device))
+        x = self.embed(tokens)
+        if self.pos is not None:
+            x = x + self.pos(torch.arange(T, device=tokens.device))
         state = state or [{} for _ in self.blocks]
         collecting = self.training and self.consolidation is not None and not self.consolidation.frozen
         for attn in self.fast_layers():

@@ -25,7 +25,7 @@ def test_layout_and_target():
 def test_seeded_and_refuses_bad_parameters():
     a = make_task("assoc-recall").make_batch(4, torch.Generator().manual_seed(5))
     b = make_task("assoc-recall").make_batch(4, torch.Generator().manual_seed(5))
-    assert torch.equal(a.inputs, b.inputs) and a.inputs.shape == (4, 103)
+    assert torch.equal(a.inputs, b.inputs) and a.inputs.shape == (4, 19)
     with pytest.raises(TaskError, match="n_pairs"):
         make_task("assoc-recall", n_pairs=60, n_keys=50)
 
@@ -37,3 +37,15 @@ def test_variable_number_of_pairs():
     assert lengths <= {2 * r + 3 for r in range(4, 10)} and len(lengths) > 3
     with pytest.raises(TaskError, match="max_pairs"):
         make_task("assoc-recall", n_pairs=4, max_pairs=3)
+
+
+def test_several_queries_each_scored():
+    batch = make_task("assoc-recall", n_pairs=5, n_keys=8, n_queries=3).make_batch(4, torch.Generator().manual_seed(1))
+    assert batch.inputs.shape == (4, 15) and ((batch.targets != IGNORE).sum(1) == 3).all()
+    for row in range(4):
+        asked = batch.inputs[row, 12:]
+        assert len(set(asked.tolist())) == 3
+        for j, key in enumerate(asked.tolist()):
+            pair = batch.inputs[row, 0:10:2].tolist().index(key)
+            assert batch.targets[row, 12 + j] == batch.inputs[row, 2 * pair + 1]
+            assert batch.meta["distance"][row, 12 + j] == 12 + j - (2 * pair + 1)
