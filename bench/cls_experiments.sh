@@ -44,7 +44,7 @@ train transformer-window2 cls --task assoc-recall $MODEL $TASK --set model.fast_
 CONT="--task continual --steps $CSTEPS --set model.d_model=$D --set model.n_heads=2 --set model.n_layers=2 --set model.d_ff=$FF"
 ctrain() {
   local name=$1 model=$2; shift 2
-  $MEMSCOPE train "$model" --quiet --device "$DEVICE" --batch-size $BATCH --lr 0.002 --eval-every 500 \
+  $MEMSCOPE train "$model" --quiet --device "$DEVICE" --batch-size $BATCH --lr 0.002 --eval-every 500 --time-limit $LIMIT \
     --out "$OUT/checkpoints/$name" "$@" > "$OUT/logs/$name.log" 2>&1
 }
 ctrain cont-cls cls $CONT &

@@ -27,8 +27,8 @@ register_model_command(
 )
 
 SAMPLE_RULES = ("hebbian", "delta")
-SAMPLE_MODEL = {"d_model": 64, "n_heads": 2, "n_layers": 2, "d_ff": 128, "attn_window": 4, "chunk_size": 32, "svd_every": 8}
-SAMPLE_TASK = {"n_pairs": 4, "max_pairs": 24, "n_keys": 32, "n_values": 16}
+SAMPLE_MODEL = {"d_model": 64, "n_heads": 2, "n_layers": 2, "d_ff": 128, "attn_window": 2, "pos_embedding": False, "chunk_size": 32, "svd_every": 8}
+SAMPLE_TASK = {"n_pairs": 4, "max_pairs": 16, "n_keys": 32, "n_values": 16, "n_queries": 4}
 
 
 @train_app.command("cls-samples")
@@ -58,7 +58,7 @@ def cls_samples(
         folder = out / "models" / f"cls-{rule}"
         overrides = [f"model.{k}={_json(v)}" for k, v in {**SAMPLE_MODEL, "rule": rule}.items()]
         overrides += [f"task.{k}={_json(v)}" for k, v in SAMPLE_TASK.items()]
-        overrides += [f"steps={steps}", f"seed={seed}", f"device={dev.type}", f"out={folder}", "batch_size=32", "lr=0.003", "eval_every=500"]
+        overrides += [f"steps={steps}", f"seed={seed}", f"device={dev.type}", f"out={folder}", "batch_size=32", "lr=0.005", "eval_every=500", "threads=1", "eval.n_queries=1"]
         cfg = build_config({"model": "cls", "task": "assoc-recall"}, overrides=overrides)
         result = train(cfg, progress=not quiet, log=(lambda _: None) if quiet else typer.echo)
         typer.echo(f"{folder}: accuracy {result.metrics['final']['accuracy']:.4f}")
@@ -66,7 +66,7 @@ def cls_samples(
         plan = EvalPlan(task="assoc-recall", params={"n_keys": 32, "n_values": 16}, sweep=[4, 8, 16, 24, 32], batches=4, batch_size=32, trace_batch=2, seed=1234, series=f"cls-{rule}")
         with DuckDBRecorder(
             trace, name=f"cls-{rule}", family="cls", model="cls", config={"model": vars(ckpt.config), "checkpoint": str(folder)},
-            input="assoc-recall n_pairs 4..32", device=describe(dev),
+            input="assoc-recall R = 4, 8, 16, 24, 32 (trained on 4..16)", device=describe(dev),
         ) as recorder:
             summary = evaluate_checkpoint(ckpt, plan, recorder, dev, progress=(lambda _: None) if quiet else typer.echo)
         for point in summary["points"]:
