@@ -67,7 +67,7 @@ def record_everything(rec) -> None:
 def read_table(path, table: str, run_id: str) -> pa.Table:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return con.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY rowid", [run_id]).to_arrow_table()
+        return con.sql(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY rowid", params=[run_id]).to_arrow_table()
     finally:
         con.close()
 
