@@ -152,7 +152,8 @@ def _check_file(path: Path, *, read_only: bool, create: bool) -> bool:
 
 
 def _connect_with_retry(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
-    """``duckdb.connect`` that waits out lock conflicts with backoff (10 ms doubling to 200 ms)."""
+    """``duckdb.connect`` that waits out lock conflicts with backoff (10 ms doubling to 50 ms: holds are
+    short, and a short retry period lets a writer slip in between the queries of a polling reader)."""
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
@@ -170,7 +171,7 @@ def _connect_with_retry(path: Path, *, read_only: bool, timeout: float) -> duckd
                     "wait for the writer to release it or stop that process"
                 ) from None
             time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            delay = min(delay * 2, 0.05)
 
 
 def _translate(path: Path, exc: duckdb.Error) -> Exception:

@@ -23,6 +23,8 @@ def streamlit_command(traces: Path, port: int, runs: Path | None = None) -> list
     command = [
         sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP),
         "--server.address", HOST, "--server.port", str(port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",  # offline: no usage-stats requests (console errors)
+        "--client.toolbarMode", "minimal",  # no "Deploy" button in a local observatory
         "--", "--traces", str(traces),
     ]
     if runs is not None:

@@ -32,9 +32,11 @@ def test_app_runs_streamlit_bound_to_localhost(tmp_path, capsys, monkeypatch):
     assert code == 0
     (command,) = launched
     assert command[:5] == [sys.executable, "-m", "streamlit", "run", str(app_command.APP_DIR / "streamlit_app.py")]
-    options = dict(zip(command[5:11:2], command[6:11:2]))
-    assert options == {"--server.address": "127.0.0.1", "--server.port": "8765", "--server.headless": "true"}
-    assert command[11:] == ["--", "--traces", str(tmp_path.resolve())]
+    separator = command.index("--")
+    options = dict(zip(command[5:separator:2], command[6:separator:2]))
+    assert {key: options[key] for key in ("--server.address", "--server.port", "--server.headless")} == {
+        "--server.address": "127.0.0.1", "--server.port": "8765", "--server.headless": "true"}
+    assert command[separator:] == ["--", "--traces", str(tmp_path.resolve())]
 
 
 def test_app_defaults_to_sample_traces(capsys, monkeypatch):
