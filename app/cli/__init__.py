@@ -29,6 +29,8 @@ def _register_commands() -> None:
     from app.cli import eval_command  # noqa: F401  (eval)
     from app.cli import train_cls  # noqa: F401  (train cls, train cls-samples)
     from app.cli import export_figures  # noqa: F401  (export-figures)
+    from app.cli import train_lm  # noqa: F401  (train lm)
+    from app.cli import trace_command  # noqa: F401  (trace)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -90,6 +90,9 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 def _from_pretrained(source: str, local_only: bool, trust_remote_code: bool, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only, trust_remote_code=trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local_only, trust_remote_code=trust_remote_code, dtype=dtype)
