@@ -36,7 +36,19 @@ PART_FILE = "part-0.parquet"
 BATCH_ROWS = 1_000_000
 
 Progress = Callable[[int, int], None]
-"""``progress(done, total)`` is called after each (table, run) part."""
+"""``progress(rows_done, rows_total)`` is called after every record batch written or read."""
+
+
+class _RowCounter:
+    """Adds up rows and reports them to an optional :data:`Progress` callback."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+
+    def add(self, rows: int) -> None:
+        self.done += rows
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
 class RunExistsError(TraceError):
@@ -64,13 +76,14 @@ def export_runs(
             raise TraceError(f"{out_dir} already holds an export ({MANIFEST}); pick an empty --out folder")
         columns = expected_columns()
         rows = {table: 0 for table in TABLES}
-        total, done = len(TABLES) * len(selected), 0
+        counts = {
+            (table, run_id): con.execute(f"SELECT count(*) FROM {table} WHERE run_id = $run_id", {"run_id": run_id}).fetchall()[0][0]
+            for table in TABLES for run_id in selected  # table: a schema constant; run id bound
+        }
+        counter = _RowCounter(sum(counts.values()), progress)
         for table in TABLES:
             for run_id in selected:
-                rows[table] += _export_part(con, table, columns[table], run_id, partition_dir(out_dir, table, run_id))
-                done += 1
-                if progress:
-                    progress(done, total)
+                rows[table] += _export_part(con, table, columns[table], run_id, partition_dir(out_dir, table, run_id), counter)
         manifest = {
             "kind": EXPORT_KIND,
             "format": FORMAT_TAG,
@@ -87,7 +100,9 @@ def export_runs(
     return manifest
 
 
-def _export_part(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], run_id: str, folder: Path) -> int:
+def _export_part(
+    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], run_id: str, folder: Path, counter: _RowCounter
+) -> int:
     """Stream one run's rows of one table into ``folder/part-0.parquet``; return the row count."""
     # table and column names come from the schema, never from the user; the run id is bound
     select = ", ".join(c for c in columns if c != "run_id")
@@ -98,6 +113,7 @@ def _export_part(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str,
         for batch in reader:
             writer.write_batch(batch)
             n += batch.num_rows
+            counter.add(batch.num_rows)
     return n
 
 
@@ -146,10 +162,9 @@ def import_runs(in_dir: str | Path, trace: str | Path, progress: Progress | None
             raise RunExistsError(f"run {sorted(present)[0]!r} is already in {trace}; import into another trace file")
         con.execute("BEGIN TRANSACTION")
         try:
-            for done, (table, run_id) in enumerate(parts, start=1):
-                _import_part(con, table, run_id, partition_dir(in_dir, table, run_id) / PART_FILE)
-                if progress:
-                    progress(done, len(parts))
+            counter = _RowCounter(sum(_part_rows(in_dir, table, run_id) for table, run_id in parts), progress)
+            for table, run_id in parts:
+                _import_part(con, table, run_id, partition_dir(in_dir, table, run_id) / PART_FILE, counter)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -178,7 +193,11 @@ def _check_part(path: Path, columns: tuple[str, ...]) -> None:
         raise NotATraceError(f"{path} does not have the columns of a memscope trace table ({detail}); re-export the runs")
 
 
-def _import_part(con: duckdb.DuckDBPyConnection, table: str, run_id: str, path: Path) -> None:
+def _part_rows(in_dir: Path, table: str, run_id: str) -> int:
+    return pq.ParquetFile(partition_dir(in_dir, table, run_id) / PART_FILE).metadata.num_rows
+
+
+def _import_part(con: duckdb.DuckDBPyConnection, table: str, run_id: str, path: Path, counter: _RowCounter) -> None:
     """Insert one Parquet part, adding its run id, in record batches."""
     parquet = pq.ParquetFile(path)
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
@@ -189,3 +208,4 @@ def _import_part(con: duckdb.DuckDBPyConnection, table: str, run_id: str, path: 
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM memscope_import")
         finally:
             con.unregister("memscope_import")
+        counter.add(batch.num_rows)

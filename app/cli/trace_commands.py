@@ -45,7 +45,7 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr; yields ``update(done, total)`` for tracing's progress callbacks."""
     console = Console(stderr=True)
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"), TimeElapsedColumn(),
         console=console, transient=True, disable=not console.is_terminal,
     )
     task = bar.add_task(description, total=None)

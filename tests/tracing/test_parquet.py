@@ -63,9 +63,12 @@ def test_round_trip_every_table(source, tmp_path, kit):
     manifest = export_runs(source, None, out, progress=lambda done, total: calls.append((done, total)))
     assert kit.file_digest(source) == before  # export only reads
     assert manifest["runs"] == ["a", ODD_ID, "c"] and manifest["schema_version"] == 1
-    assert calls[-1] == (len(TABLES) * 3, len(TABLES) * 3)
+    total_rows = sum(manifest["rows"].values())
+    assert calls[-1] == (total_rows, total_rows) and [done for done, _ in calls] == sorted(done for done, _ in calls)
     target = tmp_path / "target.duckdb"
-    assert import_runs(out, target) == ["a", ODD_ID, "c"]
+    imported = []
+    assert import_runs(out, target, progress=lambda done, total: imported.append((done, total))) == ["a", ODD_ID, "c"]
+    assert imported[-1] == (total_rows, total_rows)
     for table in TABLES:
         assert table_rows(target, table) == table_rows(source, table), table
         assert len(table_rows(target, table)) > 0
