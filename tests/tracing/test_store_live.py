@@ -60,3 +60,31 @@ def test_runs_status_is_derived_from_writer_liveness(trace_path, kit):
     ])
     runs = TraceStore(trace_path).runs(now=now).set_index("run_id")["status"].to_dict()
     assert runs == {"alive": "running", "killed": "crashed", "silent": "crashed", "done": "complete"}
+
+
+KILLED_WRITER = """
+import sys, time
+from tracing.connection import open_trace
+con = open_trace(sys.argv[1], read_only=False, create=True)
+con.execute("PRAGMA disable_checkpoint_on_shutdown")
+con.execute("SET checkpoint_threshold = '1GB'")  # committed rows stay in the write-ahead log
+con.execute("INSERT INTO runs (run_id, created, status, family, schema_version) VALUES ('r', now(), 'running', 'memnet', 1)")
+con.execute("INSERT INTO memory_events SELECT 'r', range, 0, 'slot', 0, 0, range % 8, 'write', 1.0, NULL, NULL FROM range(1000)")
+print("committed", flush=True)
+time.sleep(60)
+"""
+
+
+def test_store_reads_a_killed_writers_log_without_touching_it(trace_path, kit):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(trace_path)], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline().strip() == "committed"
+    proc.kill()
+    proc.wait()
+    wal = trace_path.with_name(trace_path.name + ".wal")
+    assert wal.stat().st_size > 0  # the rows live only in the log
+    before = (kit.file_digest(trace_path), kit.file_digest(wal))
+    store = TraceStore(trace_path)
+    assert store.runs()[["run_id", "n_events"]].values.tolist() == [["r", 1000]]
+    assert store.heatmap("r", "write").frame["value"].sum() == 1000
+    assert (kit.file_digest(trace_path), kit.file_digest(wal)) == before  # read, not replayed into the file
