@@ -39,6 +39,7 @@ class MemNetConfig:
     write_floor: float = 0.1
     hard_writes: bool = False
     write_gate_init: float = 0.5
+    alloc_gate_init: float = 0.5
     decay_floor: float = 0.01
     decay_init: float = 0.9995
     decay: bool = True
@@ -60,6 +61,7 @@ class MemNetConfig:
             (self.d_model % self.n_attn_heads == 0, "d_model must be divisible by n_attn_heads"),
             (0.0 < self.decay_init < 1.0, "decay_init must be in (0, 1)"),
             (0.0 < self.write_gate_init < 1.0, "write_gate_init must be in (0, 1)"),
+            (0.0 < self.alloc_gate_init < 1.0, "alloc_gate_init must be in (0, 1)"),
             (self.strength_init > 1.0, "strength_init must be > 1 (key strengths are 1 + softplus)"),
             (self.vocab_size > 1, "vocab_size must be > 1"),
         ]

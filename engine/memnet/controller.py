@@ -61,8 +61,9 @@ class TransformerController(nn.Module):
         self.bottleneck = SemanticBottleneck(config)
         # key strengths beta = 1 + softplus(x + b) start at strength_init
         self.strength_bias = math.log(math.expm1(config.strength_init - 1.0))
-        with torch.no_grad():  # write gates g start at write_gate_init
+        with torch.no_grad():  # write gates g and allocation shares alpha start at their configured values
             self.gates.bias.view(h, 2)[:, 0] = math.log(config.write_gate_init / (1 - config.write_gate_init))
+            self.gates.bias.view(h, 2)[:, 1] = math.log(config.alloc_gate_init / (1 - config.alloc_gate_init))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, MemoryIO]:
         """``x (B, T, d)`` -> hidden ``h (B, T, d)`` and the :class:`MemoryIO` for the memory."""
