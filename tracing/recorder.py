@@ -33,6 +33,10 @@ from tracing.schema import ARROW_SCHEMAS
 
 _LIST_COLUMNS = {"topk_ids", "topk_probs", "embedding"}
 
+_PLAIN_SCALARS = frozenset({str, int, float, bool, bytes})
+
+_COLUMN_NAMES: dict[str, frozenset[str]] = {table: frozenset(schema.names) for table, schema in ARROW_SCHEMAS.items()}
+
 _NUMPY_DTYPES: dict[pa.DataType, type] = {
     pa.int16(): np.int16,
     pa.int32(): np.int32,
@@ -136,8 +140,8 @@ class BufferedRecorder:
 
     # -- buffering -----------------------------------------------------------------------
     def _append(self, table: str, columns: dict[str, Any]) -> None:
-        unknown = set(columns) - set(ARROW_SCHEMAS[table].names)
-        if unknown:
+        if not _COLUMN_NAMES[table].issuperset(columns):
+            unknown = set(columns) - _COLUMN_NAMES[table]
             raise TypeError(f"{table}: unknown column(s) {sorted(unknown)}")
         n = _row_count(columns)
         if n == 0:
@@ -171,11 +175,13 @@ def _row_count(columns: dict[str, Any]) -> int:
     """
     lengths: dict[str, int] = {}
     for name, value in columns.items():
-        if value is None or isinstance(value, (str, bytes, int, float, bool, np.generic)):
+        if value is None or type(value) in _PLAIN_SCALARS:
             continue
-        shape = getattr(value, "shape", None)
+        shape = getattr(value, "shape", None)  # tensors and numpy arrays (scalars of numpy: shape ())
         if shape is not None:
             length = 1 if len(shape) == 0 or (name in _LIST_COLUMNS and len(shape) == 1) else int(shape[0])
+        elif isinstance(value, (str, bytes, int, float, bool)):
+            continue
         else:
             length = len(value)
             if name in _LIST_COLUMNS and length and not isinstance(value[0], (list, tuple, np.ndarray)):
