@@ -174,12 +174,19 @@ def _connect_with_retry(path: Path, *, read_only: bool, timeout: float) -> duckd
             delay = min(delay * 2, 0.05)
 
 
+def is_damage(exc: duckdb.Error) -> bool:
+    """True for the DuckDB errors of a damaged or truncated file (bad checksum, short read, ...)."""
+    return isinstance(exc, (duckdb.SerializationException, duckdb.InternalException)) or any(
+        marker in str(exc) for marker in _BROKEN_MESSAGES
+    )
+
+
 def _translate(path: Path, exc: duckdb.Error) -> Exception:
     """A DuckDB error on a file -> the memscope error that tells the user what to do."""
     message = " ".join(str(exc).split())
     if "version number" in message or "newer version" in message.lower():
         return SchemaVersionError(f"{path} was written by a newer DuckDB storage version; upgrade memscope ({message})")
-    if any(marker in message for marker in _BROKEN_MESSAGES):
+    if is_damage(exc):
         return NotATraceError(f"{path} is damaged or truncated, not a readable DuckDB trace; re-record or re-import it")
     return NotATraceError(f"{path} could not be opened as a DuckDB trace: {message}")
 

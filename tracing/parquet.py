@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracing.connection import expected_columns, open_trace, schema_version_of
+from tracing.connection import expected_columns, is_damage, open_trace, schema_version_of
 from tracing.errors import NotATraceError, SchemaVersionError, TraceError, UnknownRunError
 from tracing.schema import FORMAT_TAG, SCHEMA_VERSION, TABLES
 
@@ -81,9 +81,14 @@ def export_runs(
             for table in TABLES for run_id in selected  # table: a schema constant; run id bound
         }
         counter = _RowCounter(sum(counts.values()), progress)
-        for table in TABLES:
-            for run_id in selected:
-                rows[table] += _export_part(con, table, columns[table], run_id, partition_dir(out_dir, table, run_id), counter)
+        try:
+            for table in TABLES:
+                for run_id in selected:
+                    rows[table] += _export_part(con, table, columns[table], run_id, partition_dir(out_dir, table, run_id), counter)
+        except (duckdb.Error, OSError) as exc:  # a damaged block shows only when it is read
+            if not (isinstance(exc, duckdb.Error) and is_damage(exc)) and "Corrupt" not in str(exc):
+                raise
+            raise NotATraceError(f"{trace} is damaged ({' '.join(str(exc).split())}); re-record or re-import it") from None
         manifest = {
             "kind": EXPORT_KIND,
             "format": FORMAT_TAG,

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from tracing.connection import open_trace, schema_version_of
+from tracing.connection import is_damage, open_trace, schema_version_of
 from tracing.errors import NotATraceError, UnknownRunError
 from tracing.liveness import effective_status, utc_now
 from tracing.queries import sql
@@ -92,8 +92,10 @@ class TraceStore:
         con = open_trace(self.path, read_only=True, timeout=self.timeout, validate=validate)
         try:
             yield con
-        except duckdb.IOException as exc:
-            raise NotATraceError(f"{self.path} could not be read ({' '.join(str(exc).split())}); re-record or re-import it") from None
+        except duckdb.Error as exc:  # a damaged block shows only when a query reads it
+            if not is_damage(exc):
+                raise
+            raise NotATraceError(f"{self.path} is damaged ({' '.join(str(exc).split())}); re-record or re-import it") from None
         finally:
             con.close()
 

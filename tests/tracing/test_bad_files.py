@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -118,3 +119,19 @@ def test_real_entry_point_prints_one_line(trace_path, kit):
     done = subprocess.run([memscope, "runs", str(trace_path)], capture_output=True, text=True, timeout=120)
     assert_one_line_error(done.returncode, done.stderr, "damaged or truncated")
     assert done.stdout == ""
+
+
+def test_damaged_block_found_mid_query_is_one_line(trace_path, kit, capsys, tmp_path):
+    """Garbage inside a data block passes the open (header and catalog are intact) and fails on read."""
+    rec_tables = kit.recorded("r", lambda rec: rec.events(step=np.arange(300_000) // 64, op="read", memory="slot",
+                                                          cell=np.arange(300_000) % 64, weight=np.random.default_rng(0).random(300_000)))
+    kit.write_trace(trace_path, [(kit.run_row("r"), rec_tables)])
+    size = trace_path.stat().st_size
+    with trace_path.open("r+b") as handle:
+        handle.seek(size // 2)
+        handle.write(os.urandom(min(200_000, size // 3)))
+    store = TraceStore(trace_path)
+    with pytest.raises(NotATraceError, match="is damaged"):
+        store.heatmap("r", "read", agg="weight")
+    code, _, err = cli(["export", str(trace_path), "--all", "--out", str(tmp_path / "out")], capsys)
+    assert_one_line_error(code, err, "damaged")
