@@ -72,6 +72,8 @@ def export_runs(
         missing = [run_id for run_id in selected if run_id not in known]
         if missing:
             raise UnknownRunError(f"no run {missing[0]!r} in {trace}; `memscope runs {trace}` lists the runs")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise TraceError(f"{out_dir} is a file, not a folder; pick a folder for --out")
         if (out_dir / MANIFEST).exists():
             raise TraceError(f"{out_dir} already holds an export ({MANIFEST}); pick an empty --out folder")
         columns = expected_columns()

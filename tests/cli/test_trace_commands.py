@@ -103,6 +103,13 @@ def test_export_bad_arguments(trace, tmp_path, capsys, extra, phrase):
     assert one_line_error(code, err, phrase), err
 
 
+def test_export_to_a_file_is_refused(trace, tmp_path, capsys):
+    target = tmp_path / "a_file"
+    target.write_text("x")
+    code, _, err = cli(["export", str(trace), "--all", "--out", str(target)], capsys)
+    assert one_line_error(code, err, "is a file, not a folder")
+
+
 def test_import_twice_is_refused(trace, tmp_path, capsys):
     cli(["export", str(trace), "--all", "--out", str(tmp_path / "ex")], capsys)
     code, _, err = cli(["export", str(trace), "--all", "--out", str(tmp_path / "ex")], capsys)
