@@ -33,17 +33,22 @@ def file_stamp(path: str | Path) -> Stamp:
     return tuple(parts)  # type: ignore[return-value]
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _store(path: str, inode: int) -> TraceStore:
+    """The validated store of one file (validation runs once per file; a replaced file is a new inode)."""
+    del inode
+    return TraceStore(path)
+
+
 @st.cache_data(max_entries=512, show_spinner=False)
 def _query(path: str, stamp: Stamp, method: str, kwargs: tuple[tuple[str, Any], ...]) -> Any:
     """One ``TraceStore`` call; ``stamp`` is only part of the key (a changed file misses the cache)."""
     del stamp
-    store = TraceStore(path)
     try:
-        return getattr(store, method)(**dict(kwargs))
-    finally:
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
+        inode = Path(path).stat().st_ino
+    except OSError:
+        inode = 0
+    return getattr(_store(path, inode), method)(**dict(kwargs))
 
 
 def query(path: str | Path, method: str, **kwargs: Any) -> Any:
@@ -69,8 +74,9 @@ def info(path: str | Path) -> dict[str, Any]:
 
 
 def clear() -> None:
-    """Forget every cached query (after the user deletes or replaces files)."""
+    """Forget every cached query and store (after the user deletes or replaces files)."""
     _query.clear()
+    _store.clear()
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model (once per session)...")

@@ -14,9 +14,11 @@ trace file that Replay reads later.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,26 @@ def memory_overrides(family: str, *, top_k: int, capacity: int, lam: float, thre
     return {}
 
 
+SMALL_MODEL_PARAMS = 50_000_000
+"""Below this many parameters a CPU model runs single-threaded: its matrices are too small to gain
+from more threads, and on a busy machine two OpenMP threads made the tiny LM 14x slower (measured)."""
+
+
+@contextlib.contextmanager
+def cpu_threads_for(model: torch.nn.Module) -> Iterator[None]:
+    """Run a small CPU model with one torch thread (restored afterwards); leave others alone."""
+    device = next(model.parameters()).device
+    small = device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS
+    before = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(before)
+
+
 # -- trace files ----------------------------------------------------------------------------------
 
 
@@ -161,7 +183,8 @@ class CheckpointRun(LiveRun):
                             input=f"task {task}" + (f" ({described})" if described else "") + f", seed {seed}",
                             device=device) as recorder:
             try:
-                evaluate_checkpoint(checkpoint, plan, recorder, torch.device(device))
+                with cpu_threads_for(checkpoint.model):
+                    evaluate_checkpoint(checkpoint, plan, recorder, torch.device(device))
             except ValueError as exc:  # a task parameter the task or model refuses
                 raise LiveInputError(str(exc)) from None
             run_id = recorder.run_id
@@ -232,17 +255,18 @@ class LMRun(LiveRun):
         )
         super().__init__(trace=trace, run_id=self.recorder.run_id, name=name, family="moment")
         self.session = MomentSession(lm, config, recorder=self.recorder, temperature=temperature, seed=seed)
+        self.resonance_threshold = float(config.resonance_threshold)
         self.events: list[Any] = []
         self._stream = self.session.generate(text, max_new_tokens=max_new_tokens)
         self.pins = 0
 
     def advance(self, max_steps: int, budget_s: float) -> int:
-        """Generate (or read) up to ``max_steps`` tokens within ``budget_s`` seconds, then flush the trace."""
+        """Generate (or read) up to ``max_steps`` tokens within ``budget_s`` seconds; returns how many."""
         import warnings
 
         deadline = time.monotonic() + budget_s
         pulled = 0
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, cpu_threads_for(self.session.lm.model):
             warnings.simplefilter("always")
             while not self.done and pulled < max_steps and (pulled == 0 or time.monotonic() < deadline):
                 try:
@@ -258,9 +282,7 @@ class LMRun(LiveRun):
                 self.shown_step = event.step
                 pulled += 1
         self.notes += [str(w.message) for w in caught if "prompt" in str(w.message)]
-        if not self.done:
-            self.recorder.flush()
-        return pulled
+        return pulled  # the recorder flushes in the background (every 0.5 s); panels read what is flushed
 
     def pin(self) -> bool:
         """Store the next token boundary as a ``pinned`` moment."""
@@ -283,11 +305,15 @@ class LMRun(LiveRun):
             self.recorder.finish(status)
 
     def steps_frame(self) -> "pd.DataFrame":
-        """What was read and generated so far: ``step, token_text, surprisal, entropy, kl, is_prompt, stored``."""
+        """What was read and generated so far, one row per token boundary.
+
+        ``hits`` counts the stored moments within the resonance divergence (the ones that resonate).
+        """
         import pandas as pd
 
         return pd.DataFrame(
             [dict(step=e.step, token_text=e.text, surprisal=e.surprisal, entropy=e.entropy, kl=e.kl,
-                  is_prompt=e.is_prompt, stored=e.stored, hits=len(e.hits)) for e in self.events],
+                  is_prompt=e.is_prompt, stored=e.stored,
+                  hits=sum(h.divergence < self.resonance_threshold for h in e.hits)) for e in self.events],
             columns=["step", "token_text", "surprisal", "entropy", "kl", "is_prompt", "stored", "hits"],
         )

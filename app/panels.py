@@ -127,16 +127,19 @@ def _slug(ref: RunRef, view: str) -> str:
 
 
 def lifecycles_until(lifecycles: pd.DataFrame, cursor: int | None) -> pd.DataFrame:
-    """Cell lifetimes as they stood at step ``cursor``: later births dropped, later deaths censored."""
+    """Cell lifetimes as they stood at step ``cursor``: later births dropped, later deaths censored.
+
+    Same convention as the store: a censored life has ``died`` = the censoring step, ``observed`` 0.
+    """
     if cursor is None or lifecycles.empty:
         return lifecycles
     frame = lifecycles[lifecycles["born"] <= cursor].copy()
-    alive = frame["died"].isna() | (frame["died"] > cursor)
-    frame.loc[alive, "died"] = float("nan")
+    alive = frame["died"].isna() | (frame["died"] > cursor) | (frame["observed"] == 0)
+    frame.loc[alive, "died"] = cursor
     frame.loc[alive, "observed"] = 0
     frame.loc[alive, "duration"] = cursor - frame.loc[alive, "born"]
     if "cause" in frame.columns:
-        frame.loc[alive, "cause"] = None
+        frame.loc[alive, "cause"] = "censored"
     return frame
 
 
@@ -167,8 +170,8 @@ def tokens_panel(ref: RunRef, cursor: int | None, *, key: str) -> None:
         if len(at):
             row = at.iloc[0]
             st.caption(
-                f"Cursor at step {cursor}: token {row['token_text']!r}, surprisal {row['surprisal']:.2f} bits, "
-                f"entropy {row['entropy']:.2f} bits."
+                f"Cursor at step {cursor}: token {row['token_text']!r}, surprisal {row['surprisal']:.2f} nats, "
+                f"entropy {row['entropy']:.2f} nats."
             )
 
 
@@ -181,10 +184,12 @@ def timeline_panel(ref: RunRef, cursor: int | None, *, key: str) -> None:
     if steps.empty and counts.empty:
         st.info("Nothing recorded yet for this run: no steps and no memory events.")
         return
-    metric_col, threshold_col = st.columns([1, 2])
-    metric = metric_col.selectbox("Signal", TIMELINE_METRICS, key=f"{key}-metric")
-    threshold = None
-    values = steps[metric].dropna() if metric in steps else pd.Series(dtype=float)
+    has_signals = len(steps) > 0 and steps[list(TIMELINE_METRICS)].notna().any().any()
+    metric, threshold = "entropy", None
+    if has_signals:
+        metric_col, threshold_col = st.columns([1, 2])
+        metric = metric_col.selectbox("Signal", TIMELINE_METRICS, key=f"{key}-metric")
+    values = steps[metric].dropna() if has_signals else pd.Series(dtype=float)
     if len(values):
         low, high = float(values.min()), float(values.max())
         if high > low:
@@ -204,8 +209,11 @@ def timeline_panel(ref: RunRef, cursor: int | None, *, key: str) -> None:
         fig, steps.drop(columns=[c for c in ("topk_ids", "topk_probs") if c in steps]),
         name=_slug(ref, "timeline"), key=f"{key}-timeline",
         caption=(
-            f"{metric} per token (bits) with the what-if threshold as a horizontal line; below, one glyph row "
+            f"{metric} per token (nats) with the what-if threshold as a horizontal line; below, one glyph row "
             "per memory operation (write, read, resonance, evict...) and the steps the threshold would store."
+            if has_signals else
+            "One glyph row per memory operation (write, read, update, evict...) along the steps; this run "
+            "recorded no next-token distributions, so there are no entropy or surprisal lines."
         ),
     )
     if would is not None:
@@ -221,7 +229,8 @@ def _heatmap_choices(ref: RunRef) -> tuple[list[str], pd.DataFrame]:
     """Values present in the run (ops with events, plus cell-state values) and its (memory, layer, head)."""
     counts = cache.query(ref.path, "event_counts", run_id=ref.run_id)
     ops = set(counts["op"]) if len(counts) else set()
-    values = [v for v in HEATMAP_VALUES if v in ops or v in ("usage", "age", "norm")]
+    always = ("write", "read", "usage", "age", "norm")  # stable choices while a live run grows
+    values = [v for v in HEATMAP_VALUES if v in ops or v in always]
     lifecycles = cache.query(ref.path, "lifecycles", run_id=ref.run_id)
     groups = (
         lifecycles[["memory", "layer", "head"]].drop_duplicates().sort_values(["memory", "layer", "head"])

@@ -17,8 +17,9 @@ from app import cache, live_driver, panels, state
 from app.figures import tokens
 from app.state import SAMPLE_MODELS
 
-TICK_S = 0.3
-TOKENS_PER_TICK = 3
+TICK_S = 0.4
+TOKENS_PER_TICK = 4
+PANELS_EVERY_S = 2.0
 MODEL_KINDS = {
     "tiny": "Embedded tiny LM + moment memory",
     "hf": "Hugging Face id or local folder + moment memory",
@@ -99,7 +100,7 @@ def controls(run: live_driver.LiveRun | None) -> None:
     """Pause / resume, stop and pin buttons of the current run."""
     if run is None or run.done:
         return
-    cols = st.columns([1, 1, 1.4, 5])
+    cols = st.columns([1.2, 1, 1.8, 3])
     paused = st.session_state.get(K_PAUSED, False)
     if cols[0].button("Resume" if paused else "Pause", key="live-pause",
                       icon=":material/play_arrow:" if paused else ":material/pause:"):
@@ -117,9 +118,10 @@ def controls(run: live_driver.LiveRun | None) -> None:
 
 
 def stream(run: live_driver.LiveRun) -> None:
-    """Advance the run (while not paused) and draw everything that changes with it."""
+    """Two ticking fragments: the tokens (advance + draw, every 0.4 s) and the memory panels (every 2 s)."""
     ticking = not run.done and not st.session_state.get(K_PAUSED, False)
     st.fragment(run_every=TICK_S if ticking else None)(_stream_body)(run)
+    st.fragment(run_every=PANELS_EVERY_S if ticking else None)(_panels_body)(run)
 
 
 @panels.guarded
@@ -131,7 +133,6 @@ def _stream_body(run: live_driver.LiveRun) -> None:
             st.error(f"{exc}. Try another prompt, fewer tokens or other settings; what was generated is kept.")
         if run.done:
             st.rerun()  # once more as a whole page: stop the timer, show the Replay link
-    ref = panels.RunRef(str(run.trace), run.run_id, label=run.name)
     if isinstance(run, live_driver.LMRun):
         steps = run.steps_frame()
         generated = int((~steps["is_prompt"]).sum()) if len(steps) else 0
@@ -150,8 +151,14 @@ def _stream_body(run: live_driver.LiveRun) -> None:
     else:
         st.markdown(f"**Step {max(run.shown_step, 0)} of {run.last_step}** revealed "
                     "(the checkpoint ran its episode in one forward pass; the page replays it step by step).")
+
+
+@panels.guarded
+def _panels_body(run: live_driver.LiveRun) -> None:
+    """The memory panels, read from the run's trace as flushed so far."""
     if run.shown_step < 0:
         return
+    ref = panels.RunRef(str(run.trace), run.run_id, label=run.name)
     cursor = run.shown_step
     left, right = st.columns(2)
     with left:

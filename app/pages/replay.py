@@ -133,7 +133,7 @@ def cursor_controls(high: int) -> int:
         st.session_state[K_CURSOR] = pending
     st.session_state[K_CURSOR] = max(0, min(high, int(st.session_state.get(K_CURSOR, high))))
     playing = st.session_state.get(K_PLAYING, False)
-    buttons = st.columns([1, 1, 1.4, 1, 1, 2, 8])
+    buttons = st.columns([1, 1, 1.4, 1, 1, 2.6, 7])
     buttons[0].button("", icon=":material/first_page:", key="replay-first", help="First step",
                       on_click=_move, kwargs={"to": 0, "high": high})
     buttons[1].button("", icon=":material/chevron_left:", key="replay-back", help="Step back",
@@ -146,7 +146,7 @@ def cursor_controls(high: int) -> int:
     buttons[4].button("", icon=":material/last_page:", key="replay-last", help="Last step",
                       on_click=_move, kwargs={"to": high, "high": high})
     buttons[5].selectbox("Speed", [1, 2, 5, 10], key=K_SPEED, label_visibility="collapsed",
-                         format_func=lambda s: f"{s} step(s)/tick")
+                         format_func=lambda s: f"{s} step{'s' if s > 1 else ''} / tick")
     if high == 0:
         st.caption("This run has a single step.")
         return 0

@@ -59,6 +59,12 @@ def test_tokens_stream_and_the_run_is_recorded(ui, app_env):
     timeline = ui.chart(at, "Moment timeline")
     assert ui.shape(timeline["data"][0]["x"]) == (len(run.events),)
     assert at.get("html")[0].proto.body.count("<span") == len(run.events)
+    # the status line agrees with the trace: moments stored, tokens whose best match resonated
+    store = TraceStore(run.trace)
+    resonant = store.events(run.run_id, op="resonance")["step"].nunique()
+    status = " ".join(ui.texts(at.markdown))
+    assert f"{len(store.signatures(run.run_id))} moments stored" in status
+    assert f"{resonant} tokens with resonance hits" in status
 
 
 def test_settings_reach_the_memory_and_pin_stores_a_moment(ui, app_env):
