@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 
 from tracing.connection import is_damage, open_trace, schema_version_of
-from tracing.errors import NotATraceError, UnknownRunError
+from tracing.errors import NotATraceError, TraceError, UnknownRunError
 from tracing.liveness import effective_status, utc_now
 from tracing.queries import sql
 from tracing.schema import DEATH_OPS, OPS
@@ -176,16 +176,25 @@ class TraceStore:
         return HeatmapResult(frame, cell_bin, step_bin, n_cells, n_steps, sampled)
 
     def lifecycles(self, run_id: str, memory: str | None = None) -> pd.DataFrame:
-        """batch, memory, layer, head, cell, born, died, duration, observed, cause, write_weight, write_gate."""
-        return self._query("lifecycles", {"run_id": run_id, "memory": memory, "death_ops": list(DEATH_OPS)}, run_id=run_id)
+        """batch, memory, layer, head, cell, born, died, duration, observed, cause, write_weight, write_gate.
+
+        Read from the pre-aggregated table when the run was indexed (:func:`index_runs`)."""
+        with self._connect() as con:
+            self._require_run(con, run_id)
+            if _indexed(con, run_id):
+                return con.execute(sql("lifecycles_rollup"), {"run_id": run_id, "memory": memory}).df()
+            return con.execute(sql("lifecycles"), {"run_id": run_id, "memory": memory, "death_ops": list(DEATH_OPS)}).df()
 
     def timeline(self, run_id: str, batch: int = 0, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
         """Steps rows of one batch row for steps in ``[start, stop)``."""
         return self._query("timeline", {"run_id": run_id, "batch": batch, "start": start, "stop": stop}, run_id=run_id)
 
     def event_counts(self, run_id: str, batch: int | None = None, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
-        """step, memory, op, n: events per step in ``[start, stop)``."""
-        return self._query("event_counts", {"run_id": run_id, "batch": batch, "start": start, "stop": stop}, run_id=run_id)
+        """step, memory, op, n: events per step in ``[start, stop)`` (pre-aggregated when indexed)."""
+        params = {"run_id": run_id, "batch": batch, "start": start, "stop": stop}
+        with self._connect() as con:
+            self._require_run(con, run_id)
+            return con.execute(sql("event_counts_rollup" if _indexed(con, run_id) else "event_counts"), params).df()
 
     def events(
         self,
@@ -215,6 +224,63 @@ class TraceStore:
             raise ValueError(f"unknown what-if column {column!r}; use one of {', '.join(WHATIF_COLUMNS)}")
         params = {"run_id": run_id, "column": column, "threshold": float(threshold), "batch": batch}
         return self._query("whatif", params, run_id=run_id)
+
+
+def _indexed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """True when ``memscope index`` pre-aggregated this run (see :func:`index_runs`)."""
+    if con.execute(sql("rollup_tables_present")).fetchall()[0][0] == 0:
+        return False
+    return con.execute(sql("rollup_has_run"), {"run_id": run_id}).fetchall()[0][0] > 0
+
+
+ROLLUP_TABLES: tuple[str, ...] = ("memscope_lifecycles", "memscope_event_counts", "memscope_rollups")
+
+
+def index_runs(path: str | Path, run_ids: list[str] | None = None, progress: Callable[[int, int], None] | None = None) -> list[str]:
+    """Pre-aggregate the lifecycles and per-step event counts of finished runs into the trace.
+
+    Whole-run lifecycles and event counts scan and sort millions of events; once indexed, a run
+    answers both from small tables (same frames, checked by the tests). Only runs that are no
+    longer written (``complete`` or ``crashed``) are indexed: their rows never change. ``run_ids``
+    ``None`` indexes every finished run; naming a running one is an error. Re-indexing rebuilds.
+    This WRITES to the file (it is the ``memscope index`` command); reading never does.
+    Returns the indexed run ids; ``progress(done, total)`` is called after each run.
+    """
+    path = Path(path)
+    status = TraceStore(path).runs().set_index("run_id")["status"].to_dict()
+    if run_ids is None:
+        chosen = [run_id for run_id, state in status.items() if state != "running"]
+    else:
+        chosen = list(dict.fromkeys(run_ids))
+        for run_id in chosen:
+            if run_id not in status:
+                raise UnknownRunError(f"no run {run_id!r} in {path}; `memscope runs {path}` lists the runs")
+            if status[run_id] == "running":
+                raise TraceError(f"run {run_id!r} is still being written; index it when it has finished")
+    con = open_trace(path, read_only=False)
+    try:
+        con.execute(sql("rollup_tables"))
+        for done, run_id in enumerate(chosen, start=1):
+            params = {"run_id": run_id}
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for table in ROLLUP_TABLES:  # schema constants, the run id is bound
+                    con.execute(f"DELETE FROM {table} WHERE run_id = $run_id", params)
+                con.execute(
+                    f"INSERT INTO memscope_lifecycles SELECT $run_id AS run_id, * FROM ({sql('lifecycles')})",
+                    dict(params, memory=None, death_ops=list(DEATH_OPS)),
+                )
+                con.execute(sql("rollup_event_counts"), params)
+                con.execute(sql("rollup_register"), dict(params, built=utc_now()))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            if progress:
+                progress(done, len(chosen))
+    finally:
+        con.close()
+    return chosen
 
 
 def _effective_status(row: Any, now: dt.datetime | None) -> str:

@@ -1,4 +1,4 @@
-"""Trace file commands: ``memscope runs|info|export|import|migrate``.
+"""Trace file commands: ``memscope runs|info|export|import|index|migrate``.
 
 Each reads or writes trace files through :mod:`tracing` only; a bad file or argument ends in one
 ``error: ...`` line (exit 2) through :func:`app.cli.main`. Tables go to stdout, progress bars to
@@ -41,11 +41,11 @@ def _stdout() -> Console:
 
 
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+def _progress(description: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr; yields ``update(done, total)`` for tracing's progress callbacks."""
     console = Console(stderr=True)
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"), TimeElapsedColumn(),
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn(),
         console=console, transient=True, disable=not console.is_terminal,
     )
     task = bar.add_task(description, total=None)
@@ -113,7 +113,7 @@ def export_command(
         raise UserError(f"unknown --format {format!r}; the only export format is parquet")
     if bool(run) == all_runs:
         raise UserError("give the runs to export with --run ID (repeatable) or --all, not both")
-    with _progress("exporting") as update:
+    with _progress("exporting", "rows") as update:
         manifest = export_runs(trace, None if all_runs else run, out, progress=update)
     rows = sum(manifest["rows"].values())
     print(f"exported {len(manifest['runs'])} run(s), {rows:,} rows, to {out}")
@@ -127,9 +127,22 @@ def import_command(
     """Import the runs of a Parquet export FOLDER into the trace OUT."""
     from tracing.parquet import import_runs
 
-    with _progress("importing") as update:
+    with _progress("importing", "rows") as update:
         run_ids = import_runs(folder, out, progress=update)
     print(f"imported {len(run_ids)} run(s) into {out}: {', '.join(run_ids)}")
+
+
+@cli.command("index")
+def index_command(
+    trace: TraceArg,
+    run: Annotated[Optional[list[str]], typer.Option("--run", help="Run id to index; repeat for several (default: every finished run).", show_default=False)] = None,
+) -> None:
+    """Pre-aggregate lifecycles and event counts of TRACE's finished runs (writes to TRACE)."""
+    from tracing.store import index_runs
+
+    with _progress("indexing", "runs") as update:
+        run_ids = index_runs(trace, run or None, progress=update)
+    print(f"indexed {len(run_ids)} run(s) in {trace}" + (f": {', '.join(run_ids)}" if run_ids else ""))
 
 
 @cli.command("migrate")

@@ -118,6 +118,17 @@ def test_import_twice_is_refused(trace, tmp_path, capsys):
     assert one_line_error(code, err, "is already in")
 
 
+def test_index(trace, capsys):
+    store = TraceStore(trace)
+    runs = store.runs()["run_id"].tolist()
+    raw = store.lifecycles(runs[0])
+    code, out, _ = cli(["index", str(trace)], capsys)
+    assert code == 0 and out.strip() == f"indexed 2 run(s) in {trace}: {runs[0]}, {runs[1]}"
+    assert store.lifecycles(runs[0]).equals(raw)
+    code, _, err = cli(["index", str(trace), "--run", "missing"], capsys)
+    assert one_line_error(code, err, "no run 'missing'")
+
+
 def test_migrate_current_and_older(trace, capsys, monkeypatch):
     code, out, _ = cli(["migrate", str(trace)], capsys)
     assert code == 0 and f"already at schema {SCHEMA_VERSION}" in out
@@ -142,7 +153,7 @@ def test_migrate_refuses_non_trace(tmp_path, capsys):
     assert one_line_error(code, err, "not a DuckDB file")
 
 
-@pytest.mark.parametrize("command", ["runs", "info", "export", "import", "migrate", "app"])
+@pytest.mark.parametrize("command", ["runs", "info", "export", "import", "index", "migrate", "app"])
 def test_every_command_has_help(command, capsys):
     code, out, _ = cli([command, "--help"], capsys)
     assert code == 0 and "Usage" in out

@@ -1,0 +1,6 @@
+-- lifecycles.sql's answer, read from the pre-aggregated memscope_lifecycles of an indexed run.
+SELECT batch, memory, layer, head, cell, born, died, duration, observed, cause, write_weight, write_gate
+FROM memscope_lifecycles
+WHERE run_id = $run_id
+  AND ($memory IS NULL OR memory = $memory)
+ORDER BY batch, memory, layer, head, cell, born

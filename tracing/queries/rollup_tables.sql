@@ -1,0 +1,17 @@
+-- Pre-aggregated tables that `memscope index` adds to a trace (derived data: never exported,
+-- rebuilt on demand). memscope_rollups lists the runs they hold; only finished runs are indexed.
+CREATE TABLE IF NOT EXISTS memscope_rollups (
+    run_id VARCHAR PRIMARY KEY,
+    built TIMESTAMP NOT NULL,
+    n_events BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memscope_lifecycles (
+    run_id VARCHAR NOT NULL,
+    batch INTEGER, memory VARCHAR, layer SMALLINT, head SMALLINT, cell BIGINT,
+    born BIGINT, died BIGINT, duration BIGINT, observed INTEGER, cause VARCHAR,
+    write_weight FLOAT, write_gate FLOAT
+);
+CREATE TABLE IF NOT EXISTS memscope_event_counts (
+    run_id VARCHAR NOT NULL,
+    step BIGINT, batch INTEGER, memory VARCHAR, op VARCHAR, n BIGINT
+);
