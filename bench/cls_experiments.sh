@@ -17,15 +17,15 @@ if [ -n "$TINY" ]; then
   STEPS=30; CSTEPS=10; LIMIT=60; BATCH=8; PAIRS_MAX=12; KEYS=16; SWEEP=4,8,12; D=32; FF=64; EVALB=1
   BENCH="--tiny"
 else
-  STEPS=20000; CSTEPS=${CSTEPS:-1500}; LIMIT=${LIMIT:-330}; BATCH=64; PAIRS_MAX=128; KEYS=128; SWEEP=8,16,32,50,64,96,128; D=128; FF=256; EVALB=8
+  STEPS=20000; CSTEPS=${CSTEPS:-1500}; LIMIT=${LIMIT:-330}; BATCH=64; PAIRS_MAX=64; KEYS=128; SWEEP=8,16,32,50,64,96,128; D=128; FF=256; EVALB=8
   BENCH=""
 fi
 
 python bench/cls_throughput.py --device "$DEVICE" $BENCH --json "$OUT/bench-cls.json" > "$OUT/logs/bench.log" 2>&1
 
-# associative recall (Ba et al. 2016): R in [8, 128] per batch, windowed attention (2 tokens: a token and its predecessor), no position embeddings, so that
+# associative recall (Ba et al. 2016): R in [8, 64] per batch (evaluated up to 128), windowed attention (2 tokens: a token and its predecessor), no position embeddings, so that
 # only the fast weights can bridge a pair and its query; d_k = d_model / n_heads = 64
-MODEL="--set model.d_model=$D --set model.n_heads=2 --set model.n_layers=2 --set model.d_ff=$FF --set model.attn_window=2 --set model.pos_embedding=false --set model.chunk_size=64 --set model.max_len=512"
+MODEL="--set model.d_model=$D --set model.n_heads=2 --set model.n_layers=2 --set model.d_ff=$FF --set model.attn_window=2 --set model.pos_embedding=false --set model.chunk_size=64 --set model.max_len=512 --set model.full_precision=true"
 TASK="--set task.n_pairs=8 --set task.max_pairs=$PAIRS_MAX --set task.n_keys=$KEYS --set task.n_values=32 --set task.n_queries=8 --set eval.n_queries=1"
 train() {  # name, model, extra args
   local name=$1 model=$2; shift 2
@@ -41,7 +41,7 @@ train cls-hyper cls --task assoc-recall $MODEL $TASK --set model.rule=hyper &
 train transformer-window2 cls --task assoc-recall $MODEL $TASK --set model.fast_weights=false &
 
 # continual learning: 4 shifted recall tasks in turn, full attention; protection off / on
-CONT="--task continual --steps $CSTEPS --set model.d_model=$D --set model.n_heads=2 --set model.n_layers=2 --set model.d_ff=$FF"
+CONT="--task continual --steps $CSTEPS --set model.d_model=$D --set model.n_heads=2 --set model.n_layers=2 --set model.d_ff=$FF --set model.full_precision=true"
 ctrain() {
   local name=$1 model=$2; shift 2
   $MEMSCOPE train "$model" --quiet --device "$DEVICE" --batch-size $BATCH --lr 0.002 --eval-every 500 --time-limit $LIMIT \

@@ -7,7 +7,8 @@ Per layer, for token representations ``h (B, T, d)``:
 3. ordinary attention: ``Q, K, V = h~ W_Q, h~ W_K, h~ W_V``, ``A V`` (causal, optionally windowed);
 4. fast weights: ``k_t = W_K^fast h~_t``, ``v_t = W_V^fast h~_t`` (keys and queries L2-normalised),
    ``F_t = F_{t-1} + g_t eta k_t v_t^T`` (Hebbian), the delta rule, or ``G_phi(h~_t)`` (2.1);
-5. ``H_aug = A V + gamma * F_t^T q_t`` per head, then ``W_O``.
+5. ``H_aug = A V + gamma * F_t^T q_t`` per head, then ``W_O`` (with ``read_norm`` the read is first
+   scaled to unit RMS per head, so it stays bounded however large ||F_t|| grows).
 
 The seed writes the read as ``softmax(Q F_t^T / sqrt(d)) V^fast``; a softmax over the feature axis
 of ``Q F_t^T`` does not index stored items, so we use the linear-attention reading of the same
@@ -82,7 +83,10 @@ class AugmentedAttention(nn.Module):
             return self.W_O(attn.transpose(1, 2).reshape(B, T, d)), {}
         g = self.gate(h, c) if self.gate is not None else h.new_ones(B, T)
         result, keys, values = self._fast_weights(h, Q, g, state.get("F"))
-        out = attn + self.gamma.view(1, -1, 1, 1) * result.read.to(attn.dtype)
+        read = result.read
+        if self.cfg.read_norm:  # bounded whatever ||F_t|| grows to (Hebbian sums grow with T)
+            read = read * torch.rsqrt(read.pow(2).mean(-1, keepdim=True) + 1e-6)
+        out = attn + self.gamma.view(1, -1, 1, 1) * read.to(attn.dtype)
         if self.keep_writes:
             self.last_writes = (h.detach(), keys.detach(), values.detach(), g.detach())
         if recorder.enabled:

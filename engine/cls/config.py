@@ -30,6 +30,8 @@ class CLSConfig:
     max_len: int = 512
     dropout: float = 0.0
     attn_window: int | None = None  # softmax attention sees only the last `attn_window` tokens
+    read_norm: bool = True  # scale each head's fast read F_t^T q_t to unit RMS before gamma
+    full_precision: bool = False  # run the whole model in float32 even under bf16 autocast
     pos_embedding: bool = True  # False: no learned positions (order comes from the causal window and c_t)
     fast_weights: bool = True  # False: the same Transformer without the fast-weight path
     fast_layers: tuple[int, ...] | None = None  # layers with fast weights (None: all)

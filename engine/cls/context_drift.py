@@ -38,12 +38,12 @@ class ContextDrift(nn.Module):
         """``c (B, T, d_c)``, all steps at once."""
         T = h.shape[1]
         uh = self.U(h)
-        t = torch.arange(T, device=h.device, dtype=uh.dtype)
+        t = torch.arange(T, device=h.device)  # integer steps: a bf16 arange is inexact beyond 256
         lag = t[:, None] - t[None, :]
-        decay = torch.where(lag >= 0, self.lam ** lag.clamp(min=0), torch.zeros((), dtype=uh.dtype, device=h.device))
+        decay = torch.where(lag >= 0, self.lam ** lag.clamp(min=0).double(), 0.0).to(uh.dtype)
         c = torch.einsum("ts,bsd->btd", decay, uh)
         if c_prev is not None:
-            c = c + (self.lam ** (t + 1))[None, :, None] * c_prev[:, None, :]
+            c = c + (self.lam ** (t + 1).double()).to(c.dtype)[None, :, None] * c_prev[:, None, :].to(c.dtype)
         return c
 
     def forward(self, h: Tensor, c_prev: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -104,6 +104,12 @@ class CLSTransformer(nn.Module):
             self.penalties.append(SynapticIntelligence(self, cfg.si_strength))
 
     def forward(self, tokens: Tensor, *, recorder: Recorder = NULL_RECORDER, state: list | None = None, step_offset: int = 0) -> ModelOutput:
+        if self.cfg.full_precision and torch.is_autocast_enabled(tokens.device.type):
+            with torch.autocast(tokens.device.type, enabled=False):
+                return self._forward(tokens, recorder, state, step_offset)
+        return self._forward(tokens, recorder, state, step_offset)
+
+    def _forward(self, tokens: Tensor, recorder: Recorder, state: list | None, step_offset: int) -> ModelOutput:
         B, T = tokens.shape
         if T > self.cfg.max_len:
             raise ValueError(f"sequence of {T} tokens is longer than max_len {self.cfg.max_len}")

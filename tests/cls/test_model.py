@@ -107,3 +107,17 @@ def test_too_long_input_is_refused():
     model = CLSTransformer(CLSConfig(**{**TINY, "max_len": 8}))
     with pytest.raises(ValueError, match="longer than max_len"):
         model(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_full_precision_ignores_bf16_autocast_and_read_norm_bounds_the_read():
+    torch.manual_seed(0)
+    model = CLSTransformer(CLSConfig(**TINY, full_precision=True)).eval()
+    tokens = torch.randint(0, 20, (2, 9))
+    plain = model(tokens).logits
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = model(tokens).logits
+    assert inside.dtype == torch.float32 and torch.equal(plain, inside)
+    attn = model.blocks[0].attn
+    with torch.no_grad():
+        attn.W_V_fast.weight.mul_(1000.0)  # huge values: the normalised read does not move
+    assert torch.allclose(model(tokens).logits, plain, atol=1e-3)
