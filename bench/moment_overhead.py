@@ -33,9 +33,9 @@ SHAPES = {
 }
 
 
-def prefilled_memory(vocab: int, device: torch.device, moments: int, recorder) -> MomentMemory:
+def prefilled_memory(vocab: int, device: torch.device, moments: int, recorder, compile: bool = False) -> MomentMemory:
     """A memory whose bank already holds ``moments`` random signatures (old enough to resonate)."""
-    cfg = MomentConfig(capacity=moments + 4096, k=32, flush_every=32)
+    cfg = MomentConfig(capacity=moments + 4096, k=32, flush_every=32, compile=compile)
     memory = MomentMemory(vocab, device, cfg, recorder=recorder)
     gen = torch.Generator(device=device).manual_seed(0)
     for start in range(0, moments, 65536):
@@ -69,25 +69,29 @@ def run(shape: str, device: torch.device, moments: int, new_tokens: int, prompt_
     model = model.to(torch.bfloat16 if device.type == "cuda" else torch.float32).eval()
     vocab = model.get_output_embeddings().weight.shape[0]
     ids = torch.randint(0, vocab, (1, prompt_len), device=device)
-    plain, with_memory, stored, hits = [], [], [], []
+    memories = {mode: prefilled_memory(vocab, device, moments, MemoryRecorder(), compile=mode == "compiled") for mode in ("eager", "compiled")}
+    speeds: dict[str, list[float]] = {"plain": [], "eager": [], "compiled": []}
     with torch.no_grad():
         time_generate(model, ids, 8)  # warm-up
+        for memory in memories.values():  # warm-up (and compilation) outside the timings
+            time_generate(model, ids, 8, LogitsProcessorList([MomentLogitsProcessor(memory)]))
         for _ in range(repeats):
-            plain.append(time_generate(model, ids, new_tokens))
-            recorder = MemoryRecorder()
-            memory = prefilled_memory(vocab, device, moments, recorder)
-            before = memory.size
-            with_memory.append(time_generate(model, ids, new_tokens, LogitsProcessorList([MomentLogitsProcessor(memory)])))
-            tables = recorder.tables()
-            stored.append(tables["moments"].num_rows if "moments" in tables else 0)
-            events = tables.get("memory_events")
-            hits.append(int((events.column("op").to_numpy(zero_copy_only=False) == "resonance").sum()) if events is not None else 0)
-            assert tables["steps"].num_rows == new_tokens, "every generated token must be traced"
-            assert memory.size >= before - moments, "bank lost"
-    base, mem = statistics.median(plain), statistics.median(with_memory)
-    return {"model": shape, "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 1), "vocab": vocab,
-            "moments": moments, "new_tokens": new_tokens, "plain_tok_s": round(base, 1), "memory_tok_s": round(mem, 1),
-            "slowdown": round(base / mem, 3), "moments_stored_per_run": stored, "resonance_events_per_run": hits}
+            speeds["plain"].append(time_generate(model, ids, new_tokens))
+            for mode, memory in memories.items():
+                memory.reset_context()
+                before = memory.recorder.tables()["steps"].num_rows
+                speeds[mode].append(time_generate(model, ids, new_tokens, LogitsProcessorList([MomentLogitsProcessor(memory)])))
+                assert memory.recorder.tables()["steps"].num_rows - before == new_tokens, "every generated token must be traced"
+    base = statistics.median(speeds["plain"])
+    result = {"model": shape, "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 1), "vocab": vocab,
+              "moments": moments, "new_tokens": new_tokens, "plain_tok_s": round(base, 1)}
+    for mode, memory in memories.items():
+        mem = statistics.median(speeds[mode])
+        tables = memory.recorder.tables()
+        ops = tables["memory_events"].column("op").to_numpy(zero_copy_only=False) if "memory_events" in tables else []
+        result[mode] = {"tok_s": round(mem, 1), "slowdown": round(base / mem, 3), "bank_size": memory.size,
+                        "moments_stored": int((ops == "write").sum()), "resonance_events": int((ops == "resonance").sum())}
+    return result
 
 
 def main() -> None:

@@ -48,12 +48,14 @@ class MomentBank:
         return self.longs[:, LONG_COLUMNS.index(name)]
 
     def write(self, fired: torch.Tensor, topk_ids: torch.Tensor, topk_probs: torch.Tensor, token: torch.Tensor, floats: torch.Tensor,
-              trigger: torch.Tensor, context_hash: torch.Tensor, position: torch.Tensor, step: int, embedding: torch.Tensor | None = None) -> torch.Tensor:
+              trigger: torch.Tensor, context_hash: torch.Tensor, position: torch.Tensor, step: int | torch.Tensor,
+              embedding: torch.Tensor | None = None) -> torch.Tensor:
         """Store the rows where ``fired (B,)``; returns each row's new moment id ``(B,)`` (``-1`` if none).
 
         ``topk_ids/topk_probs (B, k)``, ``token (B,)`` the token that followed, ``floats (B, 3)``,
         ``trigger, context_hash, position (B,)``, ``embedding (B, D)``. A full bank drops the
-        write (consolidation keeps room; see :mod:`engine.moment.consolidation`).
+        write (consolidation keeps room; see :mod:`engine.moment.consolidation`). ``step`` may be a
+        device scalar. The caller raises :attr:`upper` (host bound) by ``B`` (see :meth:`note_writes`).
         """
         order = fired.long().cumsum(0) - 1
         slot = self.count + order
@@ -62,7 +64,7 @@ class MomentBank:
         moment_id = torch.where(ok, self.next_id + order, -1)
         q = match_distribution(topk_probs.float())
         recall_ids, recall_probs = recall_distribution(topk_ids, q, token, self.outcome_weight)
-        born = torch.full_like(token, step, dtype=torch.long)
+        born = torch.as_tensor(step, device=token.device).long().expand(token.shape[0])
         longs = torch.stack([moment_id, token.long(), trigger.long(), context_hash.long(), position.long(), born,
                              torch.zeros_like(born), torch.full_like(born, -1), torch.zeros_like(born)], dim=-1)
         self.topk_ids.index_copy_(0, slot, topk_ids.long())
@@ -77,16 +79,20 @@ class MomentBank:
         written = ok.sum()
         self.count += written
         self.next_id += written
-        self.upper = min(self.capacity, self.upper + fired.shape[0])
         return moment_id
 
-    def search(self, p: torch.Tensor, kind: str, step: int, min_age: int, n: int, logp: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def note_writes(self, rows: int) -> None:
+        """After a :meth:`write` of ``rows`` candidates: raise the host bound :attr:`upper` (no sync)."""
+        self.upper = min(self.capacity, self.upper + rows)
+
+    def search(self, p: torch.Tensor, kind: str, step: int | torch.Tensor, min_age: int, n: int, logp: torch.Tensor | None = None,
+               rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``n`` closest live moments at least ``min_age`` tokens old, for every row of ``p (B, V)``.
 
-        One batched divergence over all stored rows (no loop over moments) -> ``divergence (B, n)``
-        (``inf`` where there is no candidate) and ``slot (B, n)``.
+        One batched divergence over the first ``rows`` rows (default :attr:`upper`; no loop over
+        moments) -> ``divergence (B, n)`` (``inf`` where there is no candidate) and ``slot (B, n)``.
         """
-        rows = self.upper
+        rows = self.upper if rows is None else rows
         batch = p.shape[0]
         if rows == 0:
             return torch.full((batch, n), float("inf"), device=p.device), torch.full((batch, n), self.capacity, device=p.device, dtype=torch.long)
@@ -101,12 +107,13 @@ class MomentBank:
         slots = torch.where(torch.isfinite(values), slots, self.capacity)
         return values, slots
 
-    def note_recall(self, slot: torch.Tensor, gate: torch.Tensor, step: int) -> None:
+    def note_recall(self, slot: torch.Tensor, gate: torch.Tensor, step: int | torch.Tensor) -> None:
         """Count a recall of ``slot (B,)`` where ``gate (B,)``; remember the step."""
         slot = torch.where(gate, slot, self.capacity)
         recalls = LONG_COLUMNS.index("recalls")
         last = LONG_COLUMNS.index("last_recall")
         self.longs[:, recalls].index_add_(0, slot, gate.long())
+        step = torch.as_tensor(step, device=slot.device).long()
         self.longs[:, last].index_copy_(0, slot, torch.where(gate, step, self.longs[slot, last]))
 
     def sync(self) -> int:

@@ -33,6 +33,8 @@ class MomentConfig:
     - ``merge_eps``: near-duplicates (divergence below it, same outcome token) are merged.
     - ``prune_age``: never-recalled moments older than this many tokens are pruned.
     - ``flush_every``: tokens between flushes (one host sync) and consolidation checks.
+    - ``compile``: ``torch.compile`` the per-token math (fewer kernel launches: for GPUs, where
+      launches dominate; the search then always reads all ``capacity`` rows, a fixed shape).
     """
 
     threshold_mode: str = "adaptive"
@@ -55,6 +57,7 @@ class MomentConfig:
     hash_window: int = 8
     text_window: int = 12
     store_embedding: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.threshold_mode not in ("fixed", "adaptive"):

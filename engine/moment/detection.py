@@ -39,23 +39,25 @@ class MomentDetector:
         self.enabled = torch.tensor([t in config.triggers for t in SIGNAL_TRIGGERS], device=device)
         self.codes = torch.arange(2, 2 + len(SIGNAL_TRIGGERS), device=device)
         self.history = torch.zeros(config.window, batch_size, len(SIGNAL_TRIGGERS), device=device)
-        self.seen = 0
-        self._pin_next = False
+        self.seen = torch.zeros((), dtype=torch.long, device=device)
+        self.pinned = torch.zeros((), dtype=torch.bool, device=device)
 
     def pin(self) -> None:
         """User-labelled importance: the next boundary is stored with trigger ``pinned``."""
-        self._pin_next = True
+        self.pinned.fill_(True)
 
     def thresholds(self) -> torch.Tensor:
-        """Current thresholds ``(B, 5)``: fixed, or ``mean + gamma * std`` of the window (``+inf`` while warming up)."""
+        """Current thresholds ``(B, 5)``: fixed, or ``mean + gamma * std`` of the filled part of the
+        window (``+inf`` while fewer than ``min_history`` boundaries were seen). Device-side only."""
         batch = self.history.shape[1]
         if self.config.threshold_mode == "fixed":
             return self.fixed_thresholds.expand(batch, -1)
-        n = min(self.seen, self.config.window)
-        if n < self.config.min_history:
-            return torch.full((batch, len(SIGNAL_TRIGGERS)), float("inf"), device=self.device)
-        recent = self.history[:n]
-        return recent.mean(0) + self.config.gamma * recent.std(0, unbiased=False)
+        n = self.seen.clamp(max=self.config.window)
+        filled = (torch.arange(self.config.window, device=self.device) < n).float().view(-1, 1, 1)
+        count = n.clamp(min=1).float()
+        mean = (self.history * filled).sum(0) / count
+        std = (((self.history - mean) ** 2) * filled).sum(0).div(count).sqrt()
+        return torch.where(self.seen >= self.config.min_history, mean + self.config.gamma * std, float("inf"))
 
     def detect(self, signals: torch.Tensor, valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Decide, then remember the signals. ``signals (B, 5)`` -> ``fired (B,)`` bool, ``trigger (B,)`` long.
@@ -67,10 +69,9 @@ class MomentDetector:
         exceed = (signals > self.thresholds()) & enabled
         big = len(TRIGGERS)
         trigger = torch.where(exceed, self.codes, big).min(-1).values
-        if self._pin_next:
-            trigger = torch.ones_like(trigger)
-            self._pin_next = False
+        trigger = torch.where(self.pinned, 1, trigger)
         trigger = torch.where(trigger == big, 0, trigger)
-        self.history[self.seen % self.config.window] = signals
+        self.pinned.fill_(False)
+        self.history.index_copy_(0, (self.seen % self.config.window).view(1), signals.unsqueeze(0))
         self.seen += 1
         return trigger > 0, trigger

@@ -32,7 +32,7 @@ from engine.moment.config import MomentConfig
 from engine.moment.consolidation import ConsolidationResult, consolidate
 from engine.moment.detection import TRIGGERS, MomentDetector, boundary_signals
 from engine.moment.distribution import LOGP_FLOOR, entropy, kl_divergence, log_probs, surprisal, top_k, topk_shift
-from engine.moment.signature import context_hash, format_hash
+from engine.moment.signature import context_hash, format_hash, hash_powers
 from tracing.recorder import NULL_RECORDER, Recorder
 
 MEMORY = "moment"
@@ -77,6 +77,12 @@ class MomentMemory:
         self.bank = MomentBank(cfg.capacity, cfg.k, self.device, cfg.outcome_weight, embedding_dim if cfg.store_embedding else None)
         self.detector = MomentDetector(cfg, batch_size, self.device)
         self.step = 0
+        self.step_t = torch.zeros((), dtype=torch.long, device=self.device)
+        self._hash_powers = hash_powers(cfg.hash_window, self.device)
+        self._first_valid = torch.tensor([True, False, False, False, False], device=self.device)
+        self._compiled = cfg.compile
+        self._propose_fn = torch.compile(self._propose_tensors, dynamic=False) if cfg.compile else self._propose_tensors
+        self._commit_fn = torch.compile(self._commit_tensors, dynamic=False) if cfg.compile else self._commit_tensors
         self.texts: dict[int, str] = {}
         self.episode = EpisodeChain.empty(cfg.k)
         self.episodes: list[EpisodeChain] = []
@@ -95,30 +101,43 @@ class MomentMemory:
         unchanged; where one does they are ``logits + log p'_t - log p_t``.
         """
         cfg = self.config
+        prev = self._prev
+        rows = self.bank.capacity if self._compiled else self.bank.upper
+        last = _last_tokens(context_ids, max(cfg.hash_window, cfg.text_window - 1))
+        scores, pending = self._propose_fn(logits, prev["logp"] if prev else None, prev["ids"] if prev else None, last,
+                                           bool(reinject and cfg.lam > 0), rows)
+        pending["position"] = torch.full((logits.shape[0],), context_ids.shape[1], dtype=torch.long, device=self.device)
+        pending["hidden"] = hidden
+        self._pending = pending
+        return scores
+
+    def _propose_tensors(self, logits: torch.Tensor, prev_logp: torch.Tensor | None, prev_ids: torch.Tensor | None,
+                         last_ids: torch.Tensor, reinject: bool, rows: int) -> tuple[torch.Tensor, dict]:
+        """The device math of :meth:`propose` (no host sync; compiled when ``config.compile``)."""
+        cfg = self.config
         logp = log_probs(logits)
         p = logp.exp()
         ids, probs = top_k(logp, cfg.k)
-        prev = self._prev
-        kl = kl_divergence(logp, prev["logp"]) if prev else torch.zeros(logp.shape[0], device=logp.device)
-        shift = topk_shift(ids, prev["ids"]) if prev else torch.zeros_like(kl)
-        hit_div, hit_slot = self.bank.search(p, cfg.divergence, self.step, cfg.min_age, cfg.n_hits, logp)
+        kl = kl_divergence(logp, prev_logp) if prev_logp is not None else torch.zeros(logp.shape[0], device=logp.device)
+        shift = topk_shift(ids, prev_ids) if prev_ids is not None else torch.zeros_like(kl)
+        hit_div, hit_slot = self.bank.search(p, cfg.divergence, self.step_t, cfg.min_age, cfg.n_hits, logp, rows=rows)
         gate = hit_div[:, 0] < cfg.resonance_threshold
-        boost = cfg.lam * gate.float() if reinject else torch.zeros_like(kl)
         best = hit_slot[:, 0]
-        mixed = logp
-        scores = logits
-        if reinject and cfg.lam > 0:
+        mixed, scores = logp, logits
+        if reinject:
+            boost = cfg.lam * gate.float()
             mixed_p = p * (1.0 - boost).unsqueeze(-1)
-            mixed_p.scatter_add_(1, self.bank.recall_ids[best], boost.unsqueeze(-1) * self.bank.recall_probs[best])
+            mixed_p = mixed_p.scatter_add(1, self.bank.recall_ids[best], boost.unsqueeze(-1) * self.bank.recall_probs[best])
             mixed = mixed_p.clamp_min(1e-35).log().clamp_min(LOGP_FLOOR)
             scores = torch.where(gate.unsqueeze(-1), logits.float() + (mixed - logp), logits.float()).to(logits.dtype)
-        self.bank.note_recall(best, gate, self.step)
+        else:
+            boost = torch.zeros_like(kl)
+        self.bank.note_recall(best, gate, self.step_t)
         hit_id = torch.where(torch.isfinite(hit_div), self.bank.col("moment_id")[hit_slot], -1)
-        self._pending = dict(logp=logp, mixed=mixed, ids=ids, probs=probs, entropy=entropy(logp), kl=kl, shift=shift,
-                             hash=context_hash(context_ids, cfg.hash_window), text_ids=_last_tokens(context_ids, cfg.text_window - 1),
-                             position=torch.full_like(best, context_ids.shape[1]), hidden=hidden,
-                             hit_div=hit_div, hit_id=hit_id, boost=boost)
-        return scores
+        text_ids = last_ids[:, last_ids.shape[1] - (cfg.text_window - 1):].contiguous()
+        pending = dict(logp=logp, mixed=mixed, ids=ids, probs=probs, entropy=entropy(logp), kl=kl, shift=shift,
+                       hash=context_hash(last_ids, self._hash_powers), text_ids=text_ids, hit_div=hit_div, hit_id=hit_id, boost=boost)
+        return scores, pending
 
     def commit(self, token: torch.Tensor) -> Boundary:
         """The token ``x_t (B,)`` was chosen: detect, maybe store, log. Call after :meth:`propose`."""
@@ -126,18 +145,11 @@ class MomentMemory:
             raise RuntimeError("commit() without a matching propose()")
         cur, prev = self._pending, self._prev
         token = token.to(self.device).long()
-        sur = surprisal(cur["logp"], token)
-        dlogp = cur["mixed"].gather(-1, token.unsqueeze(-1)).squeeze(-1) + sur
-        prev_entropy = prev["entropy"] if prev else cur["entropy"]
-        signals = boundary_signals(sur, cur["entropy"], prev_entropy, cur["kl"], cur["shift"])
-        valid = None if prev else torch.tensor([True, False, False, False, False], device=self.device)
-        fired, trigger = self.detector.detect(signals, valid)
-        floats = torch.stack([cur["entropy"], cur["kl"], sur], dim=-1)
-        moment_id = self.bank.write(fired, cur["ids"], cur["probs"], token, floats, trigger, cur["hash"], cur["position"], self.step, cur["hidden"])
-        boundary = Boundary(step=self.step, token=token, surprisal=sur, entropy=cur["entropy"], kl=cur["kl"], shift=cur["shift"],
-                            topk_ids=cur["ids"], topk_probs=cur["probs"], trigger=trigger, moment_id=moment_id, context_hash=cur["hash"],
-                            text_ids=torch.cat([cur["text_ids"], token.unsqueeze(-1)], dim=-1), hit_div=cur["hit_div"],
-                            hit_id=cur["hit_id"], boost=cur["boost"], dlogp=dlogp)
+        fields = self._commit_fn(token, cur, prev["entropy"] if prev else None)
+        self.bank.note_writes(token.shape[0])
+        boundary = Boundary(step=self.step, token=token, entropy=cur["entropy"], kl=cur["kl"], shift=cur["shift"], topk_ids=cur["ids"],
+                            topk_probs=cur["probs"], context_hash=cur["hash"], hit_div=cur["hit_div"], hit_id=cur["hit_id"],
+                            boost=cur["boost"], **fields)
         self._prev = dict(logp=cur["logp"], ids=cur["ids"], entropy=cur["entropy"])
         self._pending = None
         self._log.append(boundary)
@@ -145,6 +157,19 @@ class MomentMemory:
         if len(self._log) >= self.config.flush_every:
             self.flush()
         return boundary
+
+    def _commit_tensors(self, token: torch.Tensor, cur: dict, prev_entropy: torch.Tensor | None) -> dict:
+        """The device math of :meth:`commit`: surprisal, detection, storage (compiled when ``config.compile``)."""
+        sur = surprisal(cur["logp"], token)
+        dlogp = cur["mixed"].gather(-1, token.unsqueeze(-1)).squeeze(-1) + sur
+        signals = boundary_signals(sur, cur["entropy"], cur["entropy"] if prev_entropy is None else prev_entropy, cur["kl"], cur["shift"])
+        valid = self._first_valid if prev_entropy is None else None
+        fired, trigger = self.detector.detect(signals, valid)
+        floats = torch.stack([cur["entropy"], cur["kl"], sur], dim=-1)
+        moment_id = self.bank.write(fired, cur["ids"], cur["probs"], token, floats, trigger, cur["hash"], cur["position"], self.step_t, cur["hidden"])
+        self.step_t += 1
+        return dict(surprisal=sur, dlogp=dlogp, trigger=trigger, moment_id=moment_id,
+                    text_ids=torch.cat([cur["text_ids"], token.unsqueeze(-1)], dim=-1))
 
     def pin(self) -> None:
         """User-labelled importance: store the next committed boundary (trigger ``pinned``)."""
@@ -261,4 +286,4 @@ class MomentMemory:
 def _last_tokens(ids: torch.Tensor, n: int) -> torch.Tensor:
     """The last ``n`` ids of each row, left-padded with ``-1``: ``(B, T) -> (B, n)``."""
     ids = ids[:, ids.shape[1] - min(n, ids.shape[1]):].long()
-    return torch.nn.functional.pad(ids, (n - ids.shape[1], 0), value=-1)
+    return torch.nn.functional.pad(ids, (n - ids.shape[1], 0), value=-1).contiguous()

@@ -106,4 +106,5 @@ def load_bank(memory: MomentMemory, path: str | Path) -> dict:
     memory.episodes = [EpisodeChain(*(tensors[f"episode.{i}.{f}"].numpy() for f in ("moment_ids", "steps", "topk_ids", "q")))
                        for i in range(meta.get("episodes", 0))]
     memory.step = max(memory.step, int(meta.get("step", 0)))
+    memory.step_t.fill_(memory.step)
     return meta

@@ -8,7 +8,6 @@ optionally the last hidden state (fp16) as an embedding. Context text is kept on
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import torch
@@ -17,20 +16,20 @@ _HASH_MOD = 2_147_483_647
 _HASH_BASE = 1_000_003
 
 
-def context_hash(ids: torch.Tensor, window: int) -> torch.Tensor:
-    """Polynomial hash of the last ``window`` token ids of each row, on the device: ``(B, T) -> (B,)`` long.
+def context_hash(ids: torch.Tensor, powers: torch.Tensor) -> torch.Tensor:
+    """Polynomial hash of the last ``w`` token ids of each row, on the device: ``(B, T) -> (B,)`` long.
 
-    Rows shorter than ``window`` are hashed as left-padded with ``-1``.
+    ``powers (w,)`` from :func:`hash_powers`. Rows shorter than ``w`` are hashed as left-padded with ``-1``.
     """
+    window = powers.shape[0]
     ids = ids[:, -window:].long()
     if ids.shape[1] < window:
         ids = torch.nn.functional.pad(ids, (window - ids.shape[1], 0), value=-1)
-    return ((ids + 2) % _HASH_MOD * _hash_powers(window, ids.device)).sum(-1) % _HASH_MOD
+    return ((ids + 2) % _HASH_MOD * powers).sum(-1) % _HASH_MOD
 
 
-@functools.lru_cache(maxsize=8)
-def _hash_powers(window: int, device: torch.device) -> torch.Tensor:
-    """``BASE^(w-1), ..., BASE^0`` mod ``MOD`` on ``device`` (built once: no host copy per token)."""
+def hash_powers(window: int, device: torch.device) -> torch.Tensor:
+    """``BASE^(w-1), ..., BASE^0`` mod ``MOD`` on ``device`` (build once, not per token: no host copy)."""
     return torch.tensor([pow(_HASH_BASE, i, _HASH_MOD) for i in range(window - 1, -1, -1)], device=device)
 
 

@@ -11,7 +11,9 @@ def _write(bank, fired, step=0, token=None):
     probs = torch.tensor([[0.5, 0.3, 0.2]]).repeat(B, 1)
     token = torch.arange(B) if token is None else token
     z = torch.zeros(B)
-    return bank.write(torch.tensor(fired), ids, probs, token, torch.zeros(B, 3), z.long() + 2, z.long(), z.long(), step)
+    out = bank.write(torch.tensor(fired), ids, probs, token, torch.zeros(B, 3), z.long() + 2, z.long(), z.long(), step)
+    bank.note_writes(B)
+    return out
 
 
 def test_only_fired_rows_are_stored_with_consecutive_ids():

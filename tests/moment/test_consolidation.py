@@ -10,6 +10,7 @@ def _bank(rows):
     for ids, probs, token, step in rows:
         z = torch.zeros(1, dtype=torch.long)
         bank.write(torch.tensor([True]), torch.tensor([ids]), torch.tensor([probs]), torch.tensor([token]), torch.zeros(1, 3), z + 2, z, z, step)
+        bank.note_writes(1)
     bank.sync()
     return bank
 

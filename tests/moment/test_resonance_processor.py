@@ -1,5 +1,6 @@
 """The moment memory inside transformers' generate: same tokens with and without tracing."""
 
+import pytest
 import torch
 from transformers import LogitsProcessorList
 
@@ -61,3 +62,19 @@ def test_every_generated_token_is_a_traced_step():
     out = _generate(model, ids, MomentMemory(VOCAB, "cpu", _config(), recorder=rec), new=12)
     steps = rec.tables()["steps"].to_pandas()
     assert steps.token_id.tolist() == out[0, 5:].tolist()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_compiled_memory_on_cuda_matches_eager():
+    model = tiny_gpt2(VOCAB).cuda()
+    ids = torch.randint(0, VOCAB, (1, 6), device="cuda")
+    outs, tables = [], []
+    for compiled in (False, True):
+        cfg = _config()
+        cfg.compile = compiled
+        rec = MemoryRecorder()
+        outs.append(_generate(model, ids, MomentMemory(VOCAB, "cuda", cfg, recorder=rec)))
+        tables.append(rec.tables()["memory_events"].to_pandas()[["step", "op", "cell"]])
+    assert torch.equal(outs[0], outs[1])
+    assert tables[0].equals(tables[1]) and (tables[0].op == "resonance").any()
