@@ -3,7 +3,8 @@
 Baseline: the bank's plain torch path (``sparse_vs_dense``, int64 ids, fp32 ``q``, then top-k).
 Fast: :func:`engine.moment.divergence.hellinger_search` on int32 ids and fp16 ``sqrt q``
 (half the bytes), compiled with ``torch.compile`` so gather, product and sum fuse into one kernel.
-Both return the same best moment (checked). Printed: median milliseconds per search and the ratio.
+Triton (CUDA only): :func:`engine.moment.search_kernel.triton_hellinger_search`, one fused kernel.
+All return the same best moment (checked). Printed: median milliseconds per search and the ratios.
 
     python bench/resonance_search.py --device cuda --moments 1000000 --k 32
     python bench/resonance_search.py --device cpu --moments 20000 --no-compile    # smoke run
@@ -75,6 +76,15 @@ def main() -> None:
               "vocab": args.vocab, "plain_ms": round(timed(plain, device, args.iters), 4), "fast_ms": round(timed(fast, device, args.iters), 4),
               "compiled": not args.no_compile, "same_best": best_plain == best_fast == planted}
     result["speedup"] = round(result["plain_ms"] / result["fast_ms"], 2)
+    if device.type == "cuda":
+        from engine.moment.search_kernel import triton_hellinger_search
+
+        def fused():
+            return triton_hellinger_search(ids32, sqrt_q16, p)
+
+        result["triton_ms"] = round(timed(fused, device, args.iters), 4)
+        result["triton_same_best"] = int(fused()[1][0, 0]) == planted
+        result["triton_speedup"] = round(result["plain_ms"] / result["triton_ms"], 2)
     print(json.dumps(result), flush=True)
     if args.json:
         with open(args.json, "w") as f:

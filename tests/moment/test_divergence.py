@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from engine.moment.divergence import densify, hellinger_search, sparse_vs_dense, sparse_vs_sparse
@@ -58,5 +59,21 @@ def test_fast_search_finds_the_same_best_moment_as_the_plain_path():
     plain = sparse_vs_dense(ids, q, p, "hellinger")
     dist, idx = hellinger_search(ids.int(), q.sqrt().half(), p, n=3)
     ref_dist, ref_idx = torch.topk(plain, 3, dim=-1, largest=False)
+    assert torch.equal(idx, ref_idx)
+    assert torch.allclose(dist, ref_dist, atol=2e-3)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_triton_search_kernel_matches_the_plain_path():
+    from engine.moment.search_kernel import triton_hellinger_search
+
+    torch.manual_seed(3)
+    V, M, k = 1000, 5000, 32
+    ids = torch.randint(0, V, (M, k), device="cuda")
+    q = torch.rand(M, k, device="cuda").softmax(-1)
+    p = torch.randn(3, V, device="cuda").mul(3).softmax(-1)
+    dist, idx = triton_hellinger_search(ids.int(), q.sqrt().half(), p)
+    ref_dist, ref_idx = torch.topk(sparse_vs_dense(ids, q, p, "hellinger"), 1, dim=-1, largest=False)
     assert torch.equal(idx, ref_idx)
     assert torch.allclose(dist, ref_dist, atol=2e-3)
