@@ -7,7 +7,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine.memnet import update
 from engine.memnet.bank import MemoryIO, MultiHeadMemoryBank
 from engine.memnet.state import MemoryState
 
@@ -43,7 +42,7 @@ def naive_memory(bank: MultiHeadMemoryBank, io: MemoryIO, state: MemoryState) ->
             g, alpha = io.gate[:, h, t, None], io.alloc_gate[:, h, t, None]
             a, u = g * alpha, g * (1 - alpha) * w_upd
             if cfg.hard_writes:
-                a, u = update.sparse_straight_through(a, cfg.write_floor), update.sparse_straight_through(u, cfg.write_floor)
+                a, u = a * (a >= cfg.write_floor), u * (u >= cfg.write_floor)
             w_write = a * onehot + u
             if gamma is not None:
                 m = m * gamma[h].unsqueeze(-1)

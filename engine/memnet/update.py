@@ -15,21 +15,15 @@ def write_weights(
       gate: ``(B, H, C)`` write gate ``g`` (0 = do not write).
       alloc_gate: ``(B, H, C)`` ``alpha``: share going to the allocated slot.
       update_weights: ``(B, H, C, k)`` top-k write-addressing weights ``w^u``.
-      floor: when given, weights under it are dropped in the forward pass (hard, sparse writes)
-        with a straight-through gradient, so a dropped write still learns whether it should have
-        been written.
+      floor: when given, weights under it are dropped (hard, sparse writes; no gradient flows
+        through a dropped write).
     Returns:
       ``a = g * alpha`` ``(B, H, C)`` and ``u = g * (1 - alpha) * w^u`` ``(B, H, C, k)``.
     """
     a, u = gate * alloc_gate, (gate * (1 - alloc_gate)).unsqueeze(-1) * update_weights
     if floor is not None:
-        a, u = sparse_straight_through(a, floor), sparse_straight_through(u, floor)
+        a, u = a * (a >= floor), u * (u >= floor)
     return a, u
-
-
-def sparse_straight_through(weights: torch.Tensor, floor: float) -> torch.Tensor:
-    """Forward: ``w * [w >= floor]``; backward: the identity (straight-through estimator)."""
-    return weights + (weights * (weights >= floor) - weights).detach()
 
 
 def erase_and_add(

@@ -34,7 +34,7 @@ class MQARTask:
         require(self.n_pairs >= 1, "mqar: n_pairs must be >= 1")
         require(self.n_pairs <= self.n_keys, f"mqar: n_pairs ({self.n_pairs}) must be <= n_keys ({self.n_keys})")
         require(self.max_pairs is None or self.n_pairs <= self.max_pairs <= self.n_keys, "mqar: need n_pairs <= max_pairs <= n_keys")
-        require(0 <= self.rebind <= self.n_pairs, "mqar: rebind must be between 0 and n_pairs")
+        require(0 <= self.rebind <= (self.max_pairs or self.n_pairs), "mqar: rebind must be between 0 and the number of pairs")
         require(1 + self.n_keys < self.vocab_size - 1, "mqar: vocab_size too small for n_keys")
 
     @property

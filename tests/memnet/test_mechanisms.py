@@ -130,11 +130,3 @@ def test_hard_writes_drop_weights_under_the_floor():
     # token 0: a = 0.3 kept, u = [0.14, 0.06] -> [0.14, 0]; token 1: a = 0.05 and u = [0.025, 0.025] all dropped
     torch.testing.assert_close(a, torch.tensor([[[0.3, 0.0]]]))
     torch.testing.assert_close(u, torch.tensor([[[[0.14, 0.0], [0.0, 0.0]]]]))
-
-
-def test_dropped_writes_keep_a_straight_through_gradient():
-    gate = torch.tensor([[[0.5, 0.1]]], requires_grad=True)
-    a, _ = update.write_weights(gate, torch.full((1, 1, 2), 0.5), torch.full((1, 1, 2, 1), 1.0), floor=0.1)
-    assert a.tolist() == [[[0.25, 0.0]]]
-    a.sum().backward()
-    torch.testing.assert_close(gate.grad, torch.tensor([[[0.5, 0.5]]]))  # d(g * alpha)/dg, also for the dropped write
