@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -32,6 +33,7 @@ from tracing.errors import NotATraceError, SchemaVersionError, TraceLockedError
 from tracing.schema import DDL, FORMAT_TAG, SCHEMA_VERSION
 
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
+T = TypeVar("T")
 
 MIGRATIONS: dict[int, Migration] = {}
 """``MIGRATIONS[v](con)`` upgrades a trace from schema ``v`` to ``v + 1`` in place (inside a
@@ -119,7 +121,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path, from_version: int) -> No
 
 def schema_version_of(con: duckdb.DuckDBPyConnection) -> int:
     """The ``schema_version`` stored in an open trace's ``memscope_meta``."""
-    row = con.execute("SELECT value FROM memscope_meta WHERE key = 'schema_version'").fetchone()
+    row = con.execute("SELECT value FROM memscope_meta WHERE key = 'schema_version'").fetchall()[0]
     return int(row[0])
 
 
@@ -152,13 +154,19 @@ def _check_file(path: Path, *, read_only: bool, create: bool) -> bool:
 
 
 def _connect_with_retry(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
-    """``duckdb.connect`` that waits out lock conflicts with backoff (10 ms doubling to 50 ms: holds are
-    short, and a short retry period lets a writer slip in between the queries of a polling reader)."""
+    """``duckdb.connect`` that waits out lock conflicts (see :func:`retry_while_locked`)."""
+    return retry_while_locked(path, timeout, lambda: duckdb.connect(str(path), read_only=read_only))
+
+
+def retry_while_locked(path: Path, timeout: float, action: Callable[[], T]) -> T:
+    """Run ``action`` (a connect, or an ``ATTACH`` of ``path``), waiting out lock conflicts with backoff
+    (10 ms doubling to 50 ms: holds are short, and a short retry period lets a writer slip in between
+    the queries of a polling reader). Other DuckDB errors become memscope errors at once."""
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return action()
         except duckdb.Error as exc:
             message = str(exc)
             if not any(marker in message for marker in _LOCK_MESSAGES):
@@ -250,7 +258,7 @@ def _check_size(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     block_size, total_blocks, free_blocks = con.execute(
         "SELECT block_size, total_blocks, free_blocks FROM pragma_database_size() "
         "WHERE database_name = current_database()"
-    ).fetchone()
+    ).fetchall()[0]
     # free blocks at the end are cut off the file at checkpoint (the writer's flushes do that)
     expected = _FILE_HEADERS_BYTES + (int(total_blocks) - int(free_blocks)) * int(block_size)
     actual = path.stat().st_size
