@@ -1,0 +1,114 @@
+"""Plot the MemNet results (PNG) from experiment-runner results.json files.
+
+    python scripts/memnet/plot_results.py OUT_DIR RESULTS.json [RESULTS.json ...]
+
+Writes memnet_recall_distance.png, memnet_mqar_capacity.png, memnet_forgetting_mqar.png,
+memnet_continual.png (whichever the results contain) into OUT_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+LABELS = {"memnet": "MemNet", "transformer-window": "Transformer, window 64", "lstm": "LSTM", "transformer": "Transformer, full context"}
+
+
+def load(paths: list[str]) -> dict[str, dict]:
+    runs = {}
+    for p in paths:
+        for r in json.loads(Path(p).read_text()):
+            runs[r["name"]] = r
+    return runs
+
+
+def recall_plot(runs: dict[str, dict], names: list[str], out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for name in names:
+        if name not in runs:
+            continue
+        r = runs[name]
+        xs = [c["x"] for c in r["curve"]]
+        ys = [c["accuracy"] for c in r["curve"]]
+        ax.plot(xs, ys, marker="o", label=f"{LABELS.get(r['model'], r['model'])} ({r['parameters'] / 1000:.0f}k params)")
+    ax.axhline(1 / 16, color="grey", ls=":", label="chance (1/16)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("distance from fact to query (tokens)")
+    ax.set_ylabel("recall accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    ax.set_title("Long-range recall")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def mqar_plot(r: dict, slots: int, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.plot([c["x"] for c in r["curve"]], [c["accuracy"] for c in r["curve"]], marker="o", label="MemNet")
+    ax.axvline(slots, color="grey", ls="--", label=f"{slots} slots per head")
+    ax.set_xlabel("key-value pairs")
+    ax.set_ylabel("MQAR accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.legend()
+    ax.set_title("MQAR capacity")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def forgetting_mqar_plot(on: dict, off: dict, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for r, label in ((on, "learned decay + erase"), (off, "decay and erase ablated")):
+        ax.plot([c["x"] for c in r["curve"]], [c.get("accuracy_rebound", float("nan")) for c in r["curve"]], marker="o", label=f"{label}: re-bound keys")
+        ax.plot([c["x"] for c in r["curve"]], [c.get("accuracy_kept", float("nan")) for c in r["curve"]], marker="x", ls="--", label=f"{label}: other keys")
+    ax.set_xlabel("key-value pairs (4 re-bound)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    ax.set_title("Forgetting-MQAR")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def continual_plot(runs: list[dict], out: Path) -> None:
+    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.6), sharey=True)
+    for ax, r in zip(axes, runs):
+        rows = r["forgetting"]
+        tasks = sorted(rows[0]["accuracy"], key=int)
+        for t in tasks:
+            ax.plot([row["after_task"] for row in rows], [row["accuracy"][t] for row in rows], marker="o", label=f"task {t}")
+        ax.set_title(LABELS.get(r["model"], r["model"]))
+        ax.set_xlabel("after training task")
+        ax.set_ylim(0, 1.05)
+    axes[0].set_ylabel("accuracy")
+    axes[-1].legend(fontsize=8)
+    fig.suptitle("Continual learning: accuracy on every task after each one")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    runs = load(sys.argv[2:])
+    recall_plot(runs, ["cpu-memnet-recall", "g-tw", "g-lstm", "g-tf"], out / "memnet_recall_distance.png")
+    if "g-mq-n16" in runs:
+        mqar_plot(runs["g-mq-n16"], 16, out / "memnet_mqar_capacity.png")
+    if "g-fm-on" in runs and "g-fm-off" in runs:
+        forgetting_mqar_plot(runs["g-fm-on"], runs["g-fm-off"], out / "memnet_forgetting_mqar.png")
+    continual = [runs[n] for n in ("cl-memnet", "cl-transformer", "cl-lstm") if n in runs]
+    if continual:
+        continual_plot(continual, out / "memnet_continual.png")
+
+
+if __name__ == "__main__":
+    main()
