@@ -103,10 +103,10 @@ class TraceStore:
         with self._connect() as con:
             if run_id is not None:
                 self._require_run(con, run_id)
-            return con.execute(sql(name), params).df()
+            return _frame(con, name, params)
 
     def _require_run(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-        (count,) = con.execute(sql("run_exists"), {"run_id": run_id}).fetchone()
+        (count,) = con.execute(sql("run_exists"), {"run_id": run_id}).fetchall()[0]
         if count == 0:
             raise UnknownRunError(f"no run {run_id!r} in {self.path}; `memscope runs {self.path}` lists the runs")
 
@@ -128,7 +128,7 @@ class TraceStore:
 
         ``now`` (naive UTC, default: the current time) is when a heartbeat is judged stale."""
         with self._connect() as con:
-            frame = con.execute(sql("runs")).df()
+            frame = _frame(con, "runs", {})
         frame["status"] = [
             _effective_status(row, now) for row in frame[["stored_status", "writer_pid", "writer_host", "heartbeat"]].itertuples(index=False)
         ]
@@ -157,8 +157,8 @@ class TraceStore:
         filters = {"run_id": run_id, "memory": memory, "layer": layer, "head": head, "batch": batch}
         with self._connect() as con:
             self._require_run(con, run_id)
-            extent = con.execute(sql("heatmap_state_extent" if states else "heatmap_event_extent"), filters).fetchone()
-            sampling = con.execute(sql("run_sampling"), {"run_id": run_id}).fetchone()[0]
+            extent = con.execute(sql("heatmap_state_extent" if states else "heatmap_event_extent"), filters).fetchall()[0]
+            sampling = con.execute(sql("run_sampling"), {"run_id": run_id}).fetchall()[0][0]
             if extent[0] is None:
                 return HeatmapResult(pd.DataFrame({"cell": [], "step": [], "value": []}), 1, 1, 0, 0, False)
             cell_lo, cell_hi, step_lo, step_hi = (int(v) for v in extent)
@@ -167,10 +167,10 @@ class TraceStore:
             params = dict(filters, cell_lo=cell_lo, cell_bin=cell_bin, step_lo=step_lo, step_bin=step_bin,
                           n_step_bins=math.ceil(n_steps / step_bin))
             if states:
-                frame = con.execute(sql("heatmap_states"), dict(params, value=value)).df()
+                frame = _frame(con, "heatmap_states", dict(params, value=value))
             else:
                 query = "heatmap_events" if agg == "count" else "heatmap_event_weights"
-                frame = con.execute(sql(query), dict(params, op=value)).df()
+                frame = _frame(con, query, dict(params, op=value))
         sampled = cell_bin > 1 or step_bin > 1 or (states and bool(sampling))
         frame = frame.astype({"cell": "int64", "step": "int64"})
         return HeatmapResult(frame, cell_bin, step_bin, n_cells, n_steps, sampled)
@@ -182,8 +182,8 @@ class TraceStore:
         with self._connect() as con:
             self._require_run(con, run_id)
             if _indexed(con, run_id):
-                return con.execute(sql("lifecycles_rollup"), {"run_id": run_id, "memory": memory}).df()
-            return con.execute(sql("lifecycles"), {"run_id": run_id, "memory": memory, "death_ops": list(DEATH_OPS)}).df()
+                return _string_heavy_frame(con, "lifecycles_rollup", {"run_id": run_id, "memory": memory})
+            return _string_heavy_frame(con, "lifecycles", {"run_id": run_id, "memory": memory, "death_ops": list(DEATH_OPS)})
 
     def timeline(self, run_id: str, batch: int = 0, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
         """Steps rows of one batch row for steps in ``[start, stop)``."""
@@ -194,7 +194,7 @@ class TraceStore:
         params = {"run_id": run_id, "batch": batch, "start": start, "stop": stop}
         with self._connect() as con:
             self._require_run(con, run_id)
-            return con.execute(sql("event_counts_rollup" if _indexed(con, run_id) else "event_counts"), params).df()
+            return _string_heavy_frame(con, "event_counts_rollup" if _indexed(con, run_id) else "event_counts", params)
 
     def events(
         self,
@@ -224,6 +224,18 @@ class TraceStore:
             raise ValueError(f"unknown what-if column {column!r}; use one of {', '.join(WHATIF_COLUMNS)}")
         params = {"run_id": run_id, "column": column, "threshold": float(threshold), "batch": batch}
         return self._query("whatif", params, run_id=run_id)
+
+
+def _frame(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Run query ``name`` with bound ``params`` into a DataFrame (nullable integers stay ``Int64``)."""
+    return con.execute(sql(name), params).df()
+
+
+def _string_heavy_frame(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> pd.DataFrame:
+    """The same through Arrow, for large results whose string columns repeat a few values (memory,
+    op, cause): pyarrow makes one Python string per distinct value, about half the CPU of
+    ``.df()``. Only for queries without nullable integer columns (Arrow turns those into floats)."""
+    return con.sql(sql(name), params=params).to_arrow_table().to_pandas()
 
 
 def _indexed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
