@@ -240,17 +240,21 @@ def _column(field: pa.Field, values: list[Any], sizes: list[int], total: int) ->
 
 
 def _tensors_concat(values: list[Any], sizes: list[int], np_dtype: Any) -> np.ndarray | None:
-    """Fast path when every chunk is a full-length tensor on one device: one cat, one cast, one copy.
+    """Fast path when every chunk is a 1-D full-length tensor on one device: one cat, one cast, one copy.
 
-    Returns None when it does not apply (scalars, numpy, broadcasting, several devices).
+    Returns None when it does not apply (scalars, numpy, broadcasting, other shapes, several devices).
     """
     if not all(hasattr(v, "detach") for v in values):
         return None
-    flats = [v.detach().reshape(-1) for v in values]
-    if any(f.numel() != n for f, n in zip(flats, sizes)) or len({f.device for f in flats}) > 1:
+    if any(v.dim() != 1 or v.shape[0] != n for v, n in zip(values, sizes)):
         return None
     torch = sys.modules["torch"]
-    return torch.cat(flats).to(getattr(torch, np.dtype(np_dtype).name)).cpu().numpy()
+    try:
+        with torch.no_grad():  # cheaper than one detach() per chunk
+            joined = torch.cat(values)
+    except RuntimeError:  # tensors on several devices
+        return None
+    return joined.to(getattr(torch, np.dtype(np_dtype).name)).cpu().numpy()
 
 
 def _repeat_strings(values: list[str | None], sizes: list[int], total: int) -> pa.Array:
@@ -368,7 +372,9 @@ def _tensor_rows_concat(values: list[Any], sizes: list[int], value_dtype: Any) -
     if any(v.shape[0] != n for v, n in zip(values, sizes)):
         return None
     torch = sys.modules["torch"]
-    return torch.cat([v.detach() for v in values]).to(getattr(torch, np.dtype(value_dtype).name)).cpu().numpy()
+    with torch.no_grad():
+        joined = torch.cat(values)
+    return joined.to(getattr(torch, np.dtype(value_dtype).name)).cpu().numpy()
 
 
 class MemoryRecorder(BufferedRecorder):

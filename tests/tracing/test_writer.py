@@ -46,6 +46,8 @@ def record_everything(rec) -> None:
     )
     rec.events(step=4, op="merge", memory="moment", cell=[3], other_cell=[1], weight=0.125, gate=0.5)
     rec.events(step=5, op="write", memory="fast_weight", layer=2, cell=np.arange(3), gate=torch.tensor([0.1, 0.2, 0.3]))
+    grad = torch.tensor([0.5, 0.25], requires_grad=True)
+    rec.events(step=6, op="read", memory="slot", cell=torch.arange(2), weight=grad * 2)  # part of an autograd graph
     rec.cell_states(step=3, memory="slot", cell=torch.arange(4), age=torch.tensor([0.0, 1.0, 2.0, 3.0]), usage=[0.5] * 4)
     rec.moments(
         moment_id=torch.tensor([0, 1]),
@@ -96,6 +98,7 @@ def test_every_table_round_trips(trace_path):
     assert [e["weight"] for e in events[:4]] == [0.25, 0.5, 0.75, 1.0]
     assert events[4]["op"] == "merge" and events[4]["other_cell"] == 1 and events[0]["other_cell"] is None
     assert events[5]["weight"] is None and events[5]["layer"] == 2
+    assert [e["weight"] for e in events[8:10]] == [1.0, 0.5]
     moments = read_table(trace_path, "moments", rec.run_id).to_pylist()
     assert moments[0]["embedding"] == [0.5, -0.5, 1.0] and moments[2]["embedding"] is None
     assert moments[0]["context_text"] == "x'); DROP TABLE moments;--"
