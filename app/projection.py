@@ -6,9 +6,12 @@ vectors can be projected:
 - ``topk``: the stored top-k next-token distribution as a sparse vector over the vocabulary,
   ``p = (p_1..p_k at ids_1..ids_k, 1 - sum p_i in a last "rest of vocabulary" column)`` of shape
   ``(n, V + 1)``, compared with the Hellinger distance
-  ``H(p, q) = sqrt(1 - sum_i sqrt(p_i q_i))`` (umap-learn supports it on sparse input). The rest
-  column makes every row a full distribution, so two moments with disjoint top-k tokens are
-  still ordered by how confident they were.
+  ``H(p, q) = sqrt(1 - sum_i sqrt(p_i q_i)) = ||sqrt(p) - sqrt(q)||_2 / sqrt(2)``. UMAP is fitted
+  on the sparse ``sqrt(p)`` vectors with the Euclidean metric: the same distances up to the
+  constant 1/sqrt(2), hence the same neighbour graph and map, but umap-learn's own sparse
+  ``hellinger`` goes through a per-pair Python callable below 4,096 points (about 200 s for 4k
+  signatures here, against ~6 s). The rest column makes every row a full distribution, so two
+  moments with disjoint top-k tokens are still ordered by how confident they were.
 - ``embedding``: the stored hidden-state embedding ``(n, d)``, Euclidean distance.
 
 :class:`SignatureProjector` fits once on at most ``max_points`` signatures (a seeded sample,
@@ -39,7 +42,7 @@ import scipy.sparse as sp
 from app.figures.notes import sampling_note
 
 KINDS = ("topk", "embedding")
-_METRIC = {"topk": "hellinger", "embedding": "euclidean"}
+_DISTANCE = {"topk": "hellinger", "embedding": "euclidean"}
 MIN_POINTS = 4
 """UMAP needs a few points; fewer signatures are refused with a one-line reason."""
 
@@ -65,8 +68,9 @@ class ProjectionParams:
     vocab_size: int | None = None
 
     @property
-    def metric(self) -> str:
-        return _METRIC[self.kind]
+    def distance(self) -> str:
+        """The distance the map preserves: ``hellinger`` (top-k) or ``euclidean`` (embeddings)."""
+        return _DISTANCE[self.kind]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +188,7 @@ def _umap(params: ProjectionParams, n_points: int):
     return umap.UMAP(
         n_neighbors=max(2, min(params.n_neighbors, n_points - 1)),
         min_dist=params.min_dist,
-        metric=params.metric,
+        metric="euclidean",  # on sqrt(p) for top-k: the Hellinger distance times sqrt(2)
         random_state=params.seed,
         n_components=2,
         # a handful of points is below what spectral initialisation can handle
@@ -228,11 +232,14 @@ class SignatureProjector:
 
     # vectors ------------------------------------------------------------------------------
     def vectors(self, signatures: pd.DataFrame):
-        """The signature vectors this projector compares: sparse ``(n, V + 1)`` or dense ``(n, d)``."""
+        """The vectors UMAP sees: sparse ``sqrt(p)`` ``(n, V + 1)`` (top-k) or dense ``(n, d)`` embeddings.
+
+        Euclidean distance between them is ``sqrt(2)`` x Hellinger (top-k) or plain Euclidean.
+        """
         if self.params.kind == "embedding":
             return embedding_matrix(signatures["embedding"])
         width = self._width if self._width is not None else (self.params.vocab_size or vocab_width(signatures))
-        return topk_matrix(signatures["topk_ids"], signatures["topk_probs"], width=width)
+        return topk_matrix(signatures["topk_ids"], signatures["topk_probs"], width=width).sqrt()
 
     # fit ----------------------------------------------------------------------------------
     def fit(self, signatures: pd.DataFrame) -> pd.DataFrame:
@@ -311,7 +318,7 @@ class SignatureProjector:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         coords_path, meta_path = self._paths()
         np.savez(coords_path, coords=self._coords)
-        meta = {"params": asdict(self.params), "metric": self.params.metric, "n_points": int(self._matrix.shape[0]),
+        meta = {"params": asdict(self.params), "distance": self.params.distance, "n_points": int(self._matrix.shape[0]),
                 "width": self._width, "umap_version": umap.__version__, "key": self.key}
         meta_path.write_text(json.dumps(meta, indent=1))
 
@@ -418,7 +425,7 @@ def _umap_aligned(sig_a, sig_b, pairs, params):
     matrices = [projector.vectors(sig_a), projector.vectors(sig_b)]
     n = min(m.shape[0] for m in matrices)
     model = umap.AlignedUMAP(
-        n_neighbors=max(2, min(params.n_neighbors, n - 1)), min_dist=params.min_dist, metric=params.metric, random_state=params.seed,
+        n_neighbors=max(2, min(params.n_neighbors, n - 1)), min_dist=params.min_dist, metric="euclidean", random_state=params.seed,
     ).fit(matrices, relations=[dict(zip(pairs["index_a"].tolist(), pairs["index_b"].tolist()))])
     (xy_a, xy_b) = model.embeddings_
     return sig_a.assign(x=xy_a[:, 0], y=xy_a[:, 1]), sig_b.assign(x=xy_b[:, 0], y=xy_b[:, 1])
@@ -428,35 +435,39 @@ def _umap_aligned(sig_a, sig_b, pairs, params):
 # warm-up
 
 
-def warm_up(*, aligned: bool = False) -> float:
-    """Compile UMAP's numba code (fit + transform, sparse Hellinger and dense Euclidean) on tiny data.
+def warm_up(*, aligned: bool = False, large: bool = False) -> float:
+    """Compile UMAP's numba code (fit + transform, sparse and dense inputs) on small random data.
 
-    ``aligned=True`` also compiles AlignedUMAP (the Compare page's ``aligned`` method, ~30 s
-    more). Returns the seconds it took (~37 s in a fresh process here, under 1 s afterwards).
+    UMAP takes exact neighbours below 4,096 points and NN-descent from 4,096 on; each path is
+    compiled on its first use. The default compiles the small path (~40 s in a fresh process
+    here); ``large=True`` also fits 4,096 points to compile NN-descent (minutes on this loaded
+    2-core machine); ``aligned=True`` also compiles AlignedUMAP (the Compare page's ``aligned``
+    method). Returns the seconds it took.
     """
     import time
 
     started = time.perf_counter()
     rng = np.random.default_rng(0)
-    n, k = 40, 4
-    sigs = pd.DataFrame(
-        {
-            "topk_ids": [rng.choice(60, size=k, replace=False) for _ in range(n)],
-            "topk_probs": [np.sort(rng.dirichlet(np.ones(k + 1))[:k])[::-1] for _ in range(n)],
-            "embedding": [rng.normal(size=8).astype(np.float32) for _ in range(n)],
-        }
-    )
-    for kind in KINDS:
-        params = ProjectionParams(kind=kind, n_neighbors=8, seed=0)
-        matrix = SignatureProjector(params).vectors(sigs)
-        model = _umap(params, n).fit(matrix)
-        model.transform(matrix[:3])
+    k = 4
+    for n in (40, 4096) if large else (40,):
+        sigs = pd.DataFrame(
+            {
+                "topk_ids": [rng.choice(60, size=k, replace=False) for _ in range(n)],
+                "topk_probs": [np.sort(rng.dirichlet(np.ones(k + 1))[:k])[::-1] for _ in range(n)],
+                "embedding": [rng.normal(size=8).astype(np.float32) for _ in range(n)],
+            }
+        )
+        for kind in KINDS:
+            params = ProjectionParams(kind=kind, n_neighbors=8, seed=0, vocab_size=60)
+            matrix = SignatureProjector(params).vectors(sigs)
+            model = _umap(params, n).fit(matrix)
+            model.transform(matrix[:3])
     if aligned:
         import umap
 
-        matrix = SignatureProjector(ProjectionParams(vocab_size=60)).vectors(sigs)
-        umap.AlignedUMAP(n_neighbors=8, metric="hellinger", random_state=0, n_epochs=20).fit(
-            [matrix[:20], matrix[20:]], relations=[{i: i for i in range(20)}]
+        roots = SignatureProjector(ProjectionParams(kind="topk", vocab_size=60)).vectors(sigs.iloc[:40])
+        umap.AlignedUMAP(n_neighbors=8, metric="euclidean", random_state=0, n_epochs=20).fit(
+            [roots[:20], roots[20:]], relations=[{i: i for i in range(20)}]
         )
     return time.perf_counter() - started
 
@@ -464,11 +475,11 @@ def warm_up(*, aligned: bool = False) -> float:
 _WARM_UP: threading.Thread | None = None
 
 
-def warm_up_in_background(*, aligned: bool = False) -> threading.Thread:
+def warm_up_in_background(*, aligned: bool = False, large: bool = False) -> threading.Thread:
     """Start :func:`warm_up` once per process in a daemon thread and return it (join to wait)."""
     global _WARM_UP
     with _MODELS_LOCK:
         if _WARM_UP is None:
-            _WARM_UP = threading.Thread(target=warm_up, kwargs={"aligned": aligned}, name="memscope-umap-warm-up", daemon=True)
+            _WARM_UP = threading.Thread(target=warm_up, kwargs={"aligned": aligned, "large": large}, name="memscope-umap-warm-up", daemon=True)
             _WARM_UP.start()
         return _WARM_UP

@@ -67,6 +67,15 @@ def test_hellinger_distances_match_the_formula():
     del rng
 
 
+def test_umap_vectors_keep_hellinger_distances():
+    sigs = clustered_signatures(3, seed=11)
+    projector = SignatureProjector(ProjectionParams(kind="topk", vocab_size=120))
+    roots = projector.vectors(sigs).toarray()
+    m = topk_matrix(sigs["topk_ids"], sigs["topk_probs"], width=120)
+    euclid = np.linalg.norm(roots[:, None] - roots[None], axis=-1)
+    np.testing.assert_allclose(euclid / np.sqrt(2), hellinger_distances(m, m), atol=1e-3)
+
+
 def test_match_signatures_pairs_equal_moments_and_leaves_others():
     a = clustered_signatures(3, clusters=2, seed=2)
     b = pd.concat([a.iloc[[4, 1]], clustered_signatures(2, clusters=1, seed=3).assign(topk_ids=lambda f: f["topk_ids"] + 200)], ignore_index=True)
@@ -127,7 +136,7 @@ def test_topk_projection_separates_clusters_places_new_points_and_caches(tmp_pat
     # stored on disk with parameters and seed; a second projector reads it back
     (meta_path,) = tmp_path.glob("projection-*.json")
     meta = json.loads(meta_path.read_text())
-    assert meta["params"]["seed"] == 3 and meta["metric"] == "hellinger" and meta["n_points"] == 75
+    assert meta["params"]["seed"] == 3 and meta["distance"] == "hellinger" and meta["n_points"] == 75
     again = SignatureProjector(params, cache_dir=tmp_path)
     np.testing.assert_array_equal(again.fit(sigs)[["x", "y"]].to_numpy(), points[["x", "y"]].to_numpy())
     assert again.from_disk
