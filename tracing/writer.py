@@ -4,13 +4,13 @@ The engine calls the recorder's columnar methods (see :mod:`tracing.recorder`); 
 A background thread flushes every ``flush_interval`` seconds (and early when more than
 ``max_buffered_rows`` rows wait): it drains the buffer into one Arrow table per trace table and
 appends them in ONE transaction, together with a heartbeat, through
-``INSERT INTO <table> BY NAME SELECT * FROM <arrow view>`` (never row by row).
+``INSERT INTO <table> BY NAME SELECT ? AS run_id, * FROM <arrow view>`` (never row by row).
 
-The writer RELEASES the file between flushes (open, append, commit, close): DuckDB blocks every
+The writer RELEASES the file between flushes (attach, append, commit, detach): DuckDB blocks every
 other process from opening a file a writer holds, even read-only, so holding it would make a live
 run invisible. Readers open read-only between flushes; both sides wait out the other's short hold
-(:func:`tracing.connection.open_trace` retries lock conflicts). In one process, a lock per file
-serialises the flushes of several recorders.
+(:func:`tracing.connection.retry_while_locked`). In one process, a lock per file serialises the
+flushes of several recorders.
 
 Crash semantics: a run killed at any moment keeps every row of every committed flush (at most the
 last ``flush_interval`` of data is lost) and shows as ``crashed`` (:mod:`tracing.liveness`). A
@@ -105,6 +105,11 @@ class DuckDBRecorder(BufferedRecorder):
     ``flush_interval`` (s) bounds how much data a crash can lose and how late a reader sees it.
     ``on_flush(total_rows)`` is called on the flush thread after every committed flush;
     :attr:`flushed_rows` holds the same count. Use as a context manager, or call :meth:`finish`.
+
+    State: ``failures`` (failed flushes in a row) and ``error`` (the last one's exception), whose
+    rows are kept (:meth:`unwritten_rows`); ``dropped_rows``/``drop_error`` for rows whose columns
+    could not be converted. A file that is not a trace, or stays locked for ``lock_timeout``
+    seconds, raises from the constructor (``tracing.errors.TraceError``).
     """
 
     def __init__(
@@ -162,7 +167,11 @@ class DuckDBRecorder(BufferedRecorder):
             cell_state_sampling=cell_state_sampling,
         )
         self._host = duckdb.connect(":memory:")  # flushes ATTACH the file here (see _write)
-        self._write(lambda con: _insert_run(con, run_row), first=True)
+        try:
+            self._write(lambda con: _insert_run(con, run_row), first=True)
+        except BaseException:  # not a trace, locked, ...: nothing to flush, nothing to keep open
+            self._host.close()
+            raise
         self._thread = threading.Thread(target=self._flush_loop, name=f"memscope-flush-{self.run_id[:8]}", daemon=True)
         _unfinished.add(self)
         self._thread.start()

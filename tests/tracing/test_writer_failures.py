@@ -104,3 +104,16 @@ def test_columns_of_different_lengths_are_refused_at_the_call(trace_path):
     rec.events(step=0, op="read", memory="slot", cell=np.arange(3), weight=np.ones(1))  # length 1 broadcasts
     rec.finish()
     assert stored(trace_path) == (3, "complete")
+
+
+def test_a_file_that_is_not_a_trace_is_refused_and_left_alone(tmp_path):
+    from tracing.errors import NotATraceError
+
+    foreign = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(foreign))
+    con.execute("CREATE TABLE customers (id INTEGER)")
+    con.close()
+    before = foreign.read_bytes()
+    with pytest.raises(NotATraceError, match="not a memscope trace"):
+        DuckDBRecorder(foreign, family="memnet")
+    assert foreign.read_bytes() == before
