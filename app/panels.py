@@ -98,23 +98,24 @@ def show_figure(fig: go.Figure, data: pd.DataFrame, *, name: str, caption: str, 
     )
 
 
+def run_parquet_zip(ref: RunRef) -> bytes:
+    """One run as a zip of hive-partitioned Parquet files (``tracing.parquet.export_runs``), in memory."""
+    from tracing.parquet import export_runs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export_runs(ref.path, [ref.run_id], tmp)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(Path(tmp).rglob("*")):
+                if file.is_file():
+                    archive.write(file, file.relative_to(tmp))
+        return buffer.getvalue()
+
+
 def run_parquet_button(ref: RunRef, *, key: str) -> None:
-    """A button that downloads one run as a zip of hive-partitioned Parquet files."""
-
-    def build() -> bytes:
-        from tracing.parquet import export_runs
-
-        with tempfile.TemporaryDirectory() as tmp:
-            export_runs(ref.path, [ref.run_id], tmp)
-            buffer = io.BytesIO()
-            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-                for file in sorted(Path(tmp).rglob("*")):
-                    if file.is_file():
-                        archive.write(file, file.relative_to(tmp))
-            return buffer.getvalue()
-
+    """A button that downloads the run as Parquet (built only when clicked)."""
     st.download_button(
-        "Download run as Parquet (zip)", data=build, file_name=f"{ref.run_id}-parquet.zip",
+        "Download run as Parquet (zip)", data=lambda: run_parquet_zip(ref), file_name=f"{ref.run_id}-parquet.zip",
         mime="application/zip", key=f"{key}-parquet", on_click="ignore", icon=":material/download:",
     )
 

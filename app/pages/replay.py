@@ -177,7 +177,8 @@ def run_summary(run: pd.Series) -> None:
     cols[2].metric("Steps", f"{int(run.get('n_steps') or 0):,}")
     cols[3].metric("Memory events", f"{int(run.get('n_events') or 0):,}")
     cols[4].metric("Moments", f"{int(run.get('n_moments') or 0):,}")
-    cols[5].metric("Model", str(run.get("model") or "-"))
+    model = str(run.get("model") or "-")
+    cols[5].metric("Model", Path(model).name if "/" in model else model, help=model)
     if run.get("input"):
         with st.expander("Input"):
             st.text(str(run["input"])[:4000])

@@ -192,3 +192,29 @@ def test_signature_projection_on_request(ui, traces_dir):
     assert shown == int((signatures["step"] <= 20).sum()) > 0
     names = {trace["name"] for trace in spec["data"]}
     assert names == set(signatures.loc[signatures["step"] <= 20, "trigger"])
+
+
+def test_run_downloads_as_parquet(ui, traces_dir, tmp_path):
+    import io
+    import zipfile
+
+    import pyarrow.parquet as pq
+
+    from app.panels import RunRef, run_parquet_zip
+
+    path = traces_dir / "memnet.duckdb"
+    run_id = _run_id(path, "memnet-a")
+    at = ui.open("replay", {"trace": "memnet.duckdb", "run": run_id})
+    assert any(b.proto.label.startswith("Download run as Parquet") for b in at.get("download_button"))
+    with zipfile.ZipFile(io.BytesIO(run_parquet_zip(RunRef(str(path), run_id)))) as archive:
+        archive.extractall(tmp_path)
+    events = pq.read_table(tmp_path / "memory_events").to_pandas()
+    assert len(events) == len(TraceStore(path).events(run_id, limit=10**9))
+    assert set(events["run_id"].astype(str)) == {run_id}
+
+
+def test_url_cannot_leave_the_folder(ui, traces_dir):
+    at = ui.open("replay", {"trace": "../../etc/passwd", "run": "nope", "cursor": "abc"})
+    ui.ok(at)
+    assert at.selectbox(key="replay-trace").value == "cls.duckdb"  # unknown names fall back to the first trace
+    assert at.query_params["trace"] == "cls.duckdb"
