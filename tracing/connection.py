@@ -38,7 +38,9 @@ T = TypeVar("T")
 MIGRATIONS: dict[int, Migration] = {}
 """``MIGRATIONS[v](con)`` upgrades a trace from schema ``v`` to ``v + 1`` in place (inside a
 transaction that also bumps ``memscope_meta.schema_version``). Empty while the schema is at its
-first version; add an entry whenever :data:`~tracing.schema.SCHEMA_VERSION` grows."""
+first version; add an entry whenever :data:`~tracing.schema.SCHEMA_VERSION` grows. A migration
+that changes recorded rows must also drop the derived ``memscope_*`` tables of ``memscope index``
+(``tracing.store.ROLLUP_TABLES``), which are then rebuilt by indexing again."""
 
 _DUCKDB_MAGIC = b"DUCK"
 _MAGIC_OFFSET = 8  # a DuckDB file starts with an 8-byte checksum, then b"DUCK"

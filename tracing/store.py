@@ -112,15 +112,17 @@ class TraceStore:
 
     # -- queries ---------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        """``{path, schema_version, size_bytes, tables: {name: rows}}``."""
+        """``{path, schema_version, size_bytes, tables: {name: rows}, indexed_runs: int}``."""
         with self._connect() as con:
             version = schema_version_of(con)
             rows = con.execute(sql("table_rows")).fetchall()
+            indexed = con.execute(sql("rollup_count")).fetchall()[0][0] if _has_rollup_tables(con) else 0
         return {
             "path": str(self.path),
             "schema_version": version,
             "size_bytes": self.path.stat().st_size,
             "tables": {name: int(n) for name, n in rows},
+            "indexed_runs": int(indexed),
         }
 
     def runs(self, *, now: dt.datetime | None = None) -> pd.DataFrame:
@@ -238,11 +240,13 @@ def _string_heavy_frame(con: duckdb.DuckDBPyConnection, name: str, params: dict[
     return con.sql(sql(name), params=params).to_arrow_table().to_pandas()
 
 
+def _has_rollup_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute(sql("rollup_tables_present")).fetchall()[0][0] > 0
+
+
 def _indexed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     """True when ``memscope index`` pre-aggregated this run (see :func:`index_runs`)."""
-    if con.execute(sql("rollup_tables_present")).fetchall()[0][0] == 0:
-        return False
-    return con.execute(sql("rollup_has_run"), {"run_id": run_id}).fetchall()[0][0] > 0
+    return _has_rollup_tables(con) and con.execute(sql("rollup_has_run"), {"run_id": run_id}).fetchall()[0][0] > 0
 
 
 ROLLUP_TABLES: tuple[str, ...] = ("memscope_lifecycles", "memscope_event_counts", "memscope_rollups")

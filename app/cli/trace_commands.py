@@ -91,6 +91,7 @@ def info_command(trace: TraceArg, as_json: JsonOpt = False) -> None:
     console.print(f"trace           {info['path']}")
     console.print(f"schema version  {info['schema_version']}")
     console.print(f"size            {info['size_bytes']:,} bytes")
+    console.print(f"indexed runs    {info['indexed_runs']}")
     table = Table("table", "rows")
     table.columns[1].justify = "right"
     for name, rows in info["tables"].items():

@@ -67,6 +67,7 @@ def test_info(store):
     assert info["schema_version"] == 1
     assert info["size_bytes"] == store.path.stat().st_size > 0
     assert info["tables"] == {"runs": 2, "steps": 20, "memory_events": 20, "cell_states": 8, "moments": 2, "metrics": 3}
+    assert info["indexed_runs"] == 0
 
 
 def test_runs(store):

@@ -60,6 +60,7 @@ def test_index_writes_only_rollup_tables_and_rebuilds(trace_path, kit):
     assert con.execute("SELECT run_id, n_events FROM memscope_rollups").fetchall() == [("r", 3)]
     con.close()
     assert calls == [(1, 1)]
+    assert TraceStore(trace_path).info()["indexed_runs"] == 1
     lives = TraceStore(trace_path).lifecycles("r")
     assert lives[["cell", "born", "died", "cause"]].values.tolist() == [[1, 0, 4, "evict"], [2, 2, 4, "censored"]]
 

@@ -1,0 +1,2 @@
+-- Number of runs that memscope index pre-aggregated.
+SELECT count(*) FROM memscope_rollups
