@@ -15,7 +15,7 @@ For each query it prints the median over ``--repeats`` runs (after one warm-up) 
 Pass/fail is the store's wall time against the 200 ms target. The load average is printed.
 
 ``--index`` then copies the trace, runs ``memscope index`` on the copy (timed) and measures the
-queries that read pre-aggregated tables when a run is indexed (lifecycles, event counts).
+queries that read pre-aggregated tables when a run is indexed (lifecycles, event counts, heatmap axes).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def main() -> None:
         start = time.perf_counter()
         index_runs(copy)
         print(f"\nmemscope index on a copy: {time.perf_counter() - start:.1f} s; the same queries on the indexed copy:")
-        indexed = [(f"{label} [indexed]", fn) for label, fn in queries(big["run_id"]) if label.startswith(("lifecycles", "event_counts"))]
+        indexed = [(f"{label} [indexed]", fn) for label, fn in queries(big["run_id"]) if label.startswith(("lifecycles", "event_counts", "heatmap"))]
         misses = measure(copy, indexed, args.repeats)
         print(f"{misses} of {len(indexed)} over {TARGET_MS:.0f} ms; load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         copy.unlink()

@@ -159,7 +159,11 @@ class TraceStore:
         filters = {"run_id": run_id, "memory": memory, "layer": layer, "head": head, "batch": batch}
         with self._connect() as con:
             self._require_run(con, run_id)
-            extent = con.execute(sql("heatmap_state_extent" if states else "heatmap_event_extent"), filters).fetchall()[0]
+            if _indexed(con, run_id):
+                source = "cell_states" if states else "memory_events"
+                extent = con.execute(sql("heatmap_extent_rollup"), dict(filters, source=source)).fetchall()[0]
+            else:
+                extent = con.execute(sql("heatmap_state_extent" if states else "heatmap_event_extent"), filters).fetchall()[0]
             sampling = con.execute(sql("run_sampling"), {"run_id": run_id}).fetchall()[0][0]
             if extent[0] is None:
                 return HeatmapResult(pd.DataFrame({"cell": [], "step": [], "value": []}), 1, 1, 0, 0, False)
@@ -249,14 +253,15 @@ def _indexed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     return _has_rollup_tables(con) and con.execute(sql("rollup_has_run"), {"run_id": run_id}).fetchall()[0][0] > 0
 
 
-ROLLUP_TABLES: tuple[str, ...] = ("memscope_lifecycles", "memscope_event_counts", "memscope_rollups")
+ROLLUP_TABLES: tuple[str, ...] = ("memscope_lifecycles", "memscope_event_counts", "memscope_extents", "memscope_rollups")
 
 
 def index_runs(path: str | Path, run_ids: list[str] | None = None, progress: Callable[[int, int], None] | None = None) -> list[str]:
-    """Pre-aggregate the lifecycles and per-step event counts of finished runs into the trace.
+    """Pre-aggregate the lifecycles, per-step event counts and heatmap extents of finished runs.
 
-    Whole-run lifecycles and event counts scan and sort millions of events; once indexed, a run
-    answers both from small tables (same frames, checked by the tests). Only runs that are no
+    Whole-run lifecycles and event counts scan and sort millions of events, and every heatmap
+    scans them once for its axes; once indexed, a run answers these from small tables (same
+    frames, checked by the tests). Only runs that are no
     longer written (``complete`` or ``crashed``) are indexed: their rows never change. ``run_ids``
     ``None`` indexes every finished run; naming a running one is an error. Re-indexing rebuilds.
     This WRITES to the file (it is the ``memscope index`` command); reading never does.
@@ -287,6 +292,7 @@ def index_runs(path: str | Path, run_ids: list[str] | None = None, progress: Cal
                     dict(params, memory=None, death_ops=list(DEATH_OPS)),
                 )
                 con.execute(sql("rollup_event_counts"), params)
+                con.execute(sql("rollup_extents"), params)
                 con.execute(sql("rollup_register"), dict(params, built=utc_now()))
                 con.execute("COMMIT")
             except BaseException:

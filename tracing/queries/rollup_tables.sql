@@ -1,5 +1,6 @@
 -- Pre-aggregated tables that `memscope index` adds to a trace (derived data: never exported,
 -- rebuilt on demand). memscope_rollups lists the runs they hold; only finished runs are indexed.
+-- memscope_extents: cell and step range per (batch, memory, layer, head) stream, for heatmap axes.
 CREATE TABLE IF NOT EXISTS memscope_rollups (
     run_id VARCHAR PRIMARY KEY,
     built TIMESTAMP NOT NULL,
@@ -14,4 +15,10 @@ CREATE TABLE IF NOT EXISTS memscope_lifecycles (
 CREATE TABLE IF NOT EXISTS memscope_event_counts (
     run_id VARCHAR NOT NULL,
     step BIGINT, batch INTEGER, memory VARCHAR, op VARCHAR, n BIGINT
+);
+CREATE TABLE IF NOT EXISTS memscope_extents (
+    run_id VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,  -- 'memory_events' or 'cell_states'
+    batch INTEGER, memory VARCHAR, layer SMALLINT, head SMALLINT,
+    cell_lo BIGINT, cell_hi BIGINT, step_lo BIGINT, step_hi BIGINT
 );
