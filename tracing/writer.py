@@ -67,6 +67,10 @@ class FlushError(TraceError):
     """Recorded rows could not be written to the trace file (they are kept in memory)."""
 
 
+class RecorderFinishedError(RuntimeError):
+    """A recorder was called after :meth:`DuckDBRecorder.finish` (the rows would never be written)."""
+
+
 def path_lock(path: str | Path) -> threading.Lock:
     """The process-wide lock of one trace file: one flush at a time per file in this process."""
     key = str(Path(path).resolve())
@@ -178,6 +182,8 @@ class DuckDBRecorder(BufferedRecorder):
 
     # -- engine-facing -------------------------------------------------------------------
     def _append(self, table: str, columns: dict[str, Any]) -> None:
+        if self.status != "running":
+            raise RecorderFinishedError(f"run {self.run_id} is finished ({self.status}); nothing more can be recorded")
         super()._append(table, columns)
         if self._pending >= self.max_buffered_rows and not self._wake.is_set():
             self._wake.set()

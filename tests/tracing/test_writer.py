@@ -190,6 +190,17 @@ def test_exception_marks_run_crashed_and_propagates(trace_path):
     assert count_rows(trace_path) == 3
 
 
+def test_calls_after_finish_are_refused(trace_path):
+    from tracing.writer import RecorderFinishedError
+
+    with DuckDBRecorder(trace_path, family="memnet") as rec:
+        rec.metric("loss", 1.0)
+    with pytest.raises(RecorderFinishedError, match="finished"):
+        rec.metric("loss", 0.5)
+    rec.finish()  # finishing twice is a no-op
+    assert count_rows(trace_path, "metrics") == 1
+
+
 def test_two_recorders_share_a_file_in_one_process(trace_path):
     import threading
 
