@@ -9,8 +9,10 @@ prints the median over ``--repeats`` runs (after one warm-up run) of the query, 
 their sum, the size of the figure's JSON (what Streamlit ships to the browser), and the ratio of
 the total to the 1 s target. Baselines run side by side in the same process:
 
-- survival: lifelines fitted on every raw life (no collapsing of equal lifetimes) vs the builder;
-- projection: a fresh UMAP fit (numba already warm) vs the cached projection (disk cache hit).
+- survival: bare lifelines fits (estimate + bands per head) vs ``km_frame`` (the builder's overhead);
+- projection: a fresh UMAP fit (numba already warm) vs the cached projection (disk cache hit), a
+  refit vs ``transform`` for one new live signature, and with ``--hellinger-baseline`` umap-learn's
+  own sparse ``hellinger`` metric vs our Euclidean fit on ``sqrt(p)`` (same distances / sqrt 2).
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ from app.figures.curves import metric_curves_figure  # noqa: E402
 from app.figures.diff import heatmap_diff_figure, moment_overlap_figure, occupancy_frame, survival_compare_figure  # noqa: E402
 from app.figures.heatmap import heatmap_figure, heatmap_note  # noqa: E402
 from app.figures.projection import projection_figure, projection_points  # noqa: E402
-from app.figures.survival import survival_figure  # noqa: E402
+from app.figures.survival import km_frame, survival_figure  # noqa: E402
 from app.figures.timeline import timeline_figure  # noqa: E402
 from app.figures.tokens import tokens_html  # noqa: E402
-from app.projection import ProjectionParams, SignatureProjector, clear_model_cache, warm_up  # noqa: E402
+from app.projection import ProjectionParams, SignatureProjector, clear_model_cache, topk_matrix, vocab_width, warm_up  # noqa: E402
 from tracing.store import TraceStore  # noqa: E402
 
 TARGET_S = 1.0
@@ -90,7 +92,7 @@ def views(run: str, cache_dir: Path) -> list[View]:
         View("heatmap writes, slot, all heads", *heatmap_view(run, "write", "writes")),
         View("heatmap reads, L0 H1 batch 0", *heatmap_view(run, "read", "reads", layer=0, head=1, batch=0)),
         View("heatmap usage (cell states)", *heatmap_view(run, "usage", "usage")),
-        View("survival by head (456k lives)", lambda s: s.lifecycles(run), lambda lives: survival_figure(lives, "head")),
+        View("survival by head", lambda s: s.lifecycles(run), lambda lives: survival_figure(lives, "head")),
         View("survival by write strength", lambda s: s.lifecycles(run), lambda lives: survival_figure(lives, "write_strength")),
         View("timeline, 2,000-step window",
              lambda s: (s.timeline(run, batch=0, start=WINDOW[0], stop=WINDOW[1]), s.event_counts(run, batch=0, start=WINDOW[0], stop=WINDOW[1])),
@@ -124,7 +126,7 @@ def payload_kb(figure: Any) -> float:
     return len(text.encode()) / 1024
 
 
-def baselines(store: TraceStore, run: str, cache_dir: Path, repeats: int) -> list[tuple[str, float, float]]:
+def baselines(store: TraceStore, run: str, cache_dir: Path, repeats: int, hellinger: bool) -> list[tuple[str, float, float]]:
     """(what, baseline s, ours s) measured side by side."""
     lives = store.lifecycles(run)
 
@@ -133,8 +135,8 @@ def baselines(store: TraceStore, run: str, cache_dir: Path, repeats: int) -> lis
             KaplanMeierFitter().fit(part["duration"], part["observed"])
 
     raw, _ = median_time(raw_km, repeats)
-    ours, _ = median_time(lambda: survival_figure(lives, "head"), repeats)
-    rows = [("survival: lifelines on raw lives vs collapsed builder", raw, ours)]
+    ours, _ = median_time(lambda: km_frame(lives, "head"), repeats)
+    rows = [("survival by head: bare lifelines vs km_frame", raw, ours)]
     sigs = store.signatures(run)
     params = ProjectionParams(kind="topk", seed=0)
     clear_model_cache()
@@ -148,6 +150,13 @@ def baselines(store: TraceStore, run: str, cache_dir: Path, repeats: int) -> lis
     new = sigs.iloc[:1]
     placed, _ = median_time(lambda: projector.transform(new), repeats)
     rows.append(("UMAP: refit to add one live signature vs transform", fresh, placed))
+    if hellinger:
+        import umap
+
+        dists = topk_matrix(sigs["topk_ids"], sigs["topk_probs"], width=vocab_width(sigs))
+        started = time.perf_counter()
+        umap.UMAP(metric="hellinger", random_state=0).fit(dists)
+        rows.append(("UMAP: umap's sparse hellinger vs euclidean on sqrt(p)", time.perf_counter() - started, fresh))
     return rows
 
 
@@ -162,6 +171,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--hellinger-baseline", action="store_true", help="also time umap's own sparse hellinger fit (minutes)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     ensure_trace(args.trace)
@@ -188,7 +198,7 @@ def main() -> None:
               f"{total / TARGET_S:>6.2f}{flag}")
     print(f"\n{sum(t < TARGET_S for t in totals)} of {len(totals)} views under {TARGET_S:.0f} s")
     print(f"\n{'baseline vs ours':<58} {'baseline ms':>11} {'ours ms':>9} {'ratio':>7}")
-    for what, base, ours in baselines(store, run["run_id"], cache_dir, args.repeats):
+    for what, base, ours in baselines(store, run["run_id"], cache_dir, args.repeats, args.hellinger_baseline):
         print(f"{what:<58} {base * 1e3:>11.0f} {ours * 1e3:>9.0f} {base / ours:>6.1f}x")
 
 
