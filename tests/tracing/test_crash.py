@@ -8,7 +8,7 @@ import time
 
 import duckdb
 import pytest
-from helpers_writer import ROWS_PER_STEP, start_writer
+from tests.tracing.helpers_writer import ROWS_PER_STEP, start_writer
 
 from tracing.connection import open_trace
 from tracing.liveness import effective_status, utc_now

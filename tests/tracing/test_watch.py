@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from helpers_writer import ROWS_PER_STEP, start_writer
+from tests.tracing.helpers_writer import ROWS_PER_STEP, start_writer
 
 from tracing.connection import open_trace
 
