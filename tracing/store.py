@@ -261,23 +261,29 @@ def index_runs(path: str | Path, run_ids: list[str] | None = None, progress: Cal
 
     Whole-run lifecycles and event counts scan and sort millions of events, and every heatmap
     scans them once for its axes; once indexed, a run answers these from small tables (same
-    frames, checked by the tests). Only runs that are no
-    longer written (``complete`` or ``crashed``) are indexed: their rows never change. ``run_ids``
+    frames, checked by the tests). Only runs whose stored status says their writer has
+    finished (``complete`` or ``crashed`` in the file, not merely a stale heartbeat) are indexed:
+    their rows never change. ``run_ids``
     ``None`` indexes every finished run; naming a running one is an error. Re-indexing rebuilds.
     This WRITES to the file (it is the ``memscope index`` command); reading never does.
     Returns the indexed run ids; ``progress(done, total)`` is called after each run.
     """
     path = Path(path)
-    status = TraceStore(path).runs().set_index("run_id")["status"].to_dict()
+    store = TraceStore(path)
+    with store._connect() as con:
+        stored = dict(con.execute(sql("run_statuses")).fetchall())
     if run_ids is None:
-        chosen = [run_id for run_id, state in status.items() if state != "running"]
+        chosen = [run_id for run_id, state in stored.items() if state != "running"]
     else:
         chosen = list(dict.fromkeys(run_ids))
         for run_id in chosen:
-            if run_id not in status:
+            if run_id not in stored:
                 raise UnknownRunError(f"no run {run_id!r} in {path}; `memscope runs {path}` lists the runs")
-            if status[run_id] == "running":
-                raise TraceError(f"run {run_id!r} is still being written; index it when it has finished")
+            if stored[run_id] == "running":
+                raise TraceError(
+                    f"run {run_id!r} is still marked running (being written, or its writer died and no writer "
+                    "has marked it crashed yet); index it when it has finished"
+                )
     con = open_trace(path, read_only=False)
     try:
         con.execute(sql("rollup_tables"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from pathlib import Path
@@ -80,12 +81,16 @@ def test_index_writes_only_rollup_tables_and_rebuilds(trace_path, kit):
 def test_running_runs_are_not_indexed(trace_path, kit):
     kit.write_trace(trace_path, [
         (kit.run_row("done"), {}),
+        (kit.run_row("failed", status="crashed"), {}),
         (kit.run_row("live", status="running", writer_pid=os.getpid(), writer_host=this_host(),
                      heartbeat=utc_now(), finished=None), {}),
+        (kit.run_row("stale", status="running", heartbeat=utc_now() - dt.timedelta(hours=2), finished=None), {}),
     ])
-    assert index_runs(trace_path) == ["done"]
-    with pytest.raises(TraceError, match="still being written"):
-        index_runs(trace_path, ["live"])
+    assert TraceStore(trace_path).runs().set_index("run_id")["status"]["stale"] == "crashed"  # judged dead ...
+    assert index_runs(trace_path) == ["done", "failed"]  # ... but only runs their writer closed are indexed
+    for run_id in ("live", "stale"):
+        with pytest.raises(TraceError, match="still marked running"):
+            index_runs(trace_path, [run_id])
     with pytest.raises(UnknownRunError):
         index_runs(trace_path, ["nope"])
 
