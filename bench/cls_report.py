@@ -14,8 +14,35 @@ import sys
 from pathlib import Path
 
 import plotly.graph_objects as go
+import torch
 
-CAPACITY = ["cls-hebbian", "cls-delta", "cls-hyper", "transformer-window2"]
+from engine.cls.fast_weights import fast_weight_chunked
+
+MECHANISM_R = [8, 16, 32, 48, 64, 96, 128, 192, 256]
+
+
+def mechanism_capacity(d_k: int = 64, trials: int = 20) -> dict[str, dict[int, float]]:
+    """The rules alone, untrained: R random unit keys in d_k dims bound to R random unit values in one
+    pass, then each key is read back; a recall is right when the read is closest (cosine)
+    to its own value among the R. Mean over ``trials`` seeds."""
+    variants = {"hebbian, beta 1": ("hebbian", 1.0), "delta, beta 1": ("delta", 1.0), "delta, beta 0.5": ("delta", 0.5)}
+    out: dict[str, dict[int, float]] = {name: {} for name in variants}
+    for R in MECHANISM_R:
+        hits = {rule: 0.0 for rule in out}
+        for seed in range(trials):
+            g = torch.Generator().manual_seed(seed)
+            k = torch.nn.functional.normalize(torch.randn(1, 1, R, d_k, generator=g, dtype=torch.float64), dim=-1)
+            v = torch.nn.functional.normalize(torch.randn(1, 1, R, d_k, generator=g, dtype=torch.float64), dim=-1)
+            for name, (rule, b) in variants.items():
+                beta = torch.full((1, 1, R), b, dtype=torch.float64)
+                F = fast_weight_chunked(k, k, v, beta, rule, 64).state[0, 0]
+                read = torch.nn.functional.normalize(k[0, 0] @ F, dim=-1)
+                hits[name] += ((read @ v[0, 0].T).argmax(-1) == torch.arange(R)).double().mean().item() / trials
+        for rule in out:
+            out[rule][R] = hits[rule]
+    return out
+
+CAPACITY = ["cls-hebbian", "cls-delta-nogate", "cls-delta", "cls-hyper", "transformer-window2"]
 ABLATIONS = ["cls-delta", "cls-delta-nogate", "cls-delta-nocontext", "cls-delta-nogate-nocontext"]
 CONTINUAL = ["cont-cls", "cont-cls-replay-ewc", "cont-cls-replay-si", "cont-transformer"]
 
@@ -50,6 +77,19 @@ def main() -> None:
     fig.add_vline(x=64, line_dash="dot", annotation_text="d_k = 64")
     fig.update_layout(title="Associative recall: error vs number of pairs R", xaxis_title="R (key-value pairs)", yaxis_title="error %", template="plotly_white", width=800, height=450)
     fig.write_image(str(plots / "cls_capacity.png"))
+
+    print()
+    mech = mechanism_capacity()
+    print("| rule, untrained (d_k = 64) | " + " | ".join(f"R={r}" for r in MECHANISM_R) + " |")
+    print("|---|" + "---|" * len(MECHANISM_R))
+    for rule, c in mech.items():
+        print(f"| {rule} | " + " | ".join(f"{max(0.0, 100 * (1 - c[r])):.1f}" for r in MECHANISM_R) + " |")
+    fig = go.Figure()
+    for rule, c in mech.items():
+        fig.add_trace(go.Scatter(x=list(c), y=[100 * (1 - a) for a in c.values()], mode="lines+markers", name=rule))
+    fig.add_vline(x=64, line_dash="dot", annotation_text="d_k = 64")
+    fig.update_layout(title="The update rules alone: recall error vs stored pairs (random unit keys, d_k = 64)", xaxis_title="R", yaxis_title="error %", template="plotly_white", width=800, height=450)
+    fig.write_image(str(plots / "cls_rule_capacity.png"))
 
     print()
     fig = go.Figure()
