@@ -156,11 +156,14 @@ def app_env(monkeypatch: pytest.MonkeyPatch, traces_dir: Path, tmp_path: Path) -
 # -- AppTest helpers ---------------------------------------------------------------------------
 
 
-def open_page(page: str, query: dict[str, str] | None = None, timeout: float = 60) -> AppTest:
-    """Run the app on ``pages/<page>.py`` with ``query`` in the URL; returns the finished AppTest."""
+def open_page(page: str, query: dict[str, str] | None = None, state: dict | None = None, timeout: float = 60) -> AppTest:
+    """Run the app on ``pages/<page>.py`` with ``query`` in the URL and widget values preset in
+    ``state`` (widget key -> value, as if the user had chosen them); returns the finished AppTest."""
     at = AppTest.from_file(APP_SCRIPT, default_timeout=timeout)
     for key, value in (query or {}).items():
         at.query_params[key] = value
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
     at.switch_page(f"pages/{page}.py")
     at.run()
     return at

@@ -13,18 +13,20 @@ from app.panels import lifecycles_until
 from tracing.store import TraceStore
 
 
-def _pick(at, side: str, trace: str, name: str, traces_dir: Path):
-    at.selectbox(key=f"cmp-{side}-trace").set_value(trace).run()
+def _run_id(traces_dir: Path, trace: str, name: str) -> str:
     runs = TraceStore(traces_dir / trace).runs()
-    run_id = str(runs.loc[runs["name"] == name, "run_id"].iloc[0])
-    at.selectbox(key=f"cmp-{side}-run").set_value(run_id).run()
-    return run_id
+    return str(runs.loc[runs["name"] == name, "run_id"].iloc[0])
+
+
+def _open_pair(ui, traces_dir: Path, a: tuple[str, str], b: tuple[str, str]):
+    """The Compare page with trace/run A and B chosen; returns ``(at, run_id_a, run_id_b)``."""
+    ids = [_run_id(traces_dir, *pick) for pick in (a, b)]
+    state = {"cmp-A-trace": a[0], "cmp-A-run": ids[0], "cmp-B-trace": b[0], "cmp-B-run": ids[1]}
+    return ui.open("compare", state=state), ids[0], ids[1]
 
 
 def test_two_memnet_runs_side_by_side_with_diffs(ui, traces_dir):
-    at = ui.open("compare")
-    a = _pick(at, "A", "memnet.duckdb", "memnet-a", traces_dir)
-    b = _pick(at, "B", "memnet.duckdb", "memnet-b", traces_dir)
+    at, a, b = _open_pair(ui, traces_dir, ("memnet.duckdb", "memnet-a"), ("memnet.duckdb", "memnet-b"))
     ui.ok(at)
     assert at.slider(key="cmp-cursor").value == 29
     # one heatmap per side plus the occupancy difference
@@ -41,9 +43,7 @@ def test_two_memnet_runs_side_by_side_with_diffs(ui, traces_dir):
 
 
 def test_linked_cursor_moves_both_panes(ui, traces_dir):
-    at = ui.open("compare")
-    a = _pick(at, "A", "memnet.duckdb", "memnet-a", traces_dir)
-    b = _pick(at, "B", "memnet.duckdb", "memnet-b", traces_dir)
+    at, a, b = _open_pair(ui, traces_dir, ("memnet.duckdb", "memnet-a"), ("memnet.duckdb", "memnet-b"))
     at.slider(key="cmp-cursor").set_value(7).run()
     ui.ok(at)
     heatmaps = [s for s in ui.specs(at) if s["data"] and s["data"][0]["type"] == "heatmap" and s["layout"].get("shapes")]
@@ -58,9 +58,7 @@ def test_linked_cursor_moves_both_panes(ui, traces_dir):
 
 
 def test_moment_overlap_counts(ui, traces_dir, tmp_path):
-    at = ui.open("compare")
-    run_id = _pick(at, "A", "moment.duckdb", "moment-demo", traces_dir)
-    _pick(at, "B", "moment.duckdb", "moment-demo", traces_dir)
+    at, run_id, _ = _open_pair(ui, traces_dir, ("moment.duckdb", "moment-demo"), ("moment.duckdb", "moment-demo"))
     ui.ok(at)
     sig = TraceStore(traces_dir / "moment.duckdb").signatures(run_id)
     _, counts, _ = moment_overlap(sig, sig, max_divergence=0.25)
@@ -71,9 +69,7 @@ def test_moment_overlap_counts(ui, traces_dir, tmp_path):
 
 
 def test_runs_of_different_families_are_refused(ui, traces_dir):
-    at = ui.open("compare")
-    _pick(at, "A", "memnet.duckdb", "memnet-a", traces_dir)
-    _pick(at, "B", "cls.duckdb", "cls-demo", traces_dir)
+    at, _, _ = _open_pair(ui, traces_dir, ("memnet.duckdb", "memnet-a"), ("cls.duckdb", "cls-demo"))
     ui.no_traceback(at)
     assert any("memnet run and run B a cls run" in e and "Pick two runs of one family" in e for e in ui.texts(at.error))
     assert not at.get("plotly_chart")
@@ -97,10 +93,8 @@ def _tiny_checkpoint(folder: Path, family: str) -> Path:
 def test_checkpoints_of_different_families_are_refused(ui, tmp_path):
     memnet = _tiny_checkpoint(tmp_path / "memnet", "memnet")
     cls = _tiny_checkpoint(tmp_path / "cls", "cls")
-    at = ui.open("compare")
-    at.segmented_control(key="cmp-mode").set_value("Two checkpoints on one input").run()
-    at.text_input(key="cmp-A-ckpt").set_value(str(memnet)).run()
-    at.text_input(key="cmp-B-ckpt").set_value(str(cls)).run()
+    at = ui.open("compare", state={"cmp-mode": "Two checkpoints on one input", "cmp-A-ckpt": str(memnet),
+                                   "cmp-B-ckpt": str(cls)})
     ui.no_traceback(at)
     assert any("A is a memnet model and B a cls model" in e for e in ui.texts(at.error))
     at.text_input(key="cmp-B-ckpt").set_value(str(tmp_path)).run()
@@ -112,11 +106,8 @@ def test_two_checkpoints_run_on_one_input(ui, tmp_path):
     a = _tiny_checkpoint(tmp_path / "a", "memnet")
     torch.manual_seed(1)
     b = _tiny_checkpoint(tmp_path / "b", "memnet")
-    at = ui.open("compare")
-    at.segmented_control(key="cmp-mode").set_value("Two checkpoints on one input").run()
-    at.text_input(key="cmp-A-ckpt").set_value(str(a)).run()
-    at.text_input(key="cmp-B-ckpt").set_value(str(b)).run()
-    at.selectbox(key="cmp-task").set_value("recall").run()
+    at = ui.open("compare", state={"cmp-mode": "Two checkpoints on one input", "cmp-A-ckpt": str(a),
+                                   "cmp-B-ckpt": str(b), "cmp-task": "recall"})
     at.button(key="cmp-run").click().run()
     ui.ok(at)
     refs = at.session_state["cmp-checkpoint-refs"]

@@ -68,12 +68,8 @@ def test_tokens_stream_and_the_run_is_recorded(ui, app_env):
 
 
 def test_settings_reach_the_memory_and_pin_stores_a_moment(ui, app_env):
-    at = ui.open("live")
-    at.text_area(key="live-prompt").set_value("Once upon a time the lighthouse keeper")
-    at.number_input(key="live-max").set_value(12)
-    at.number_input(key="live-topk").set_value(8)
-    at.number_input(key="live-capacity").set_value(64)
-    at.slider(key="live-lam").set_value(0.5)
+    at = ui.open("live", state={"live-prompt": "Once upon a time the lighthouse keeper", "live-max": 12,
+                                "live-topk": 8, "live-capacity": 64, "live-lam": 0.5})
     at.button(key="live-start").click().run()
     at.button(key="live-pin").click().run()
     ui.ok(at)
@@ -111,11 +107,8 @@ def test_memnet_checkpoint_runs_on_its_task_and_is_revealed(ui, app_env, tmp_pat
     from test_page_compare import _tiny_checkpoint  # noqa: PLC0415 - the same tiny checkpoint helper
 
     folder = _tiny_checkpoint(tmp_path / "memnet", "memnet")
-    at = ui.open("live")
-    at.selectbox(key="live-kind").set_value("memnet").run()
-    at.selectbox(key="live-memnet-ckpt").set_value("other folder...").run()
-    at.text_input(key="live-memnet-path").set_value(str(folder)).run()
-    at.selectbox(key="live-task").set_value("recall").run()
+    at = ui.open("live", state={"live-kind": "memnet", "live-memnet-ckpt": "other folder...",
+                                "live-memnet-path": str(folder), "live-task": "recall"})
     at.button(key="live-start").click().run()
     ui.ok(at)
     run = at.session_state["live-run"]

@@ -175,6 +175,7 @@ def test_pages_never_write_to_traces(ui, traces_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("umap")  # shares the UMAP compilation with tests/app/test_projection.py
 def test_signature_projection_on_request(ui, traces_dir):
     """The UMAP panel compiles on request, then shows every stored signature up to the cursor."""
     from app.projection import warm_up_in_background
