@@ -179,7 +179,8 @@ def _row_count(columns: dict[str, Any]) -> int:
             continue
         shape = getattr(value, "shape", None)  # tensors and numpy arrays (scalars of numpy: shape ())
         if shape is not None:
-            length = 1 if len(shape) == 0 or (name in _LIST_COLUMNS and len(shape) == 1) else int(shape[0])
+            ndim = len(shape)
+            length = 1 if ndim == 0 or (ndim == 1 and name in _LIST_COLUMNS) else shape[0]
         elif isinstance(value, (str, bytes, int, float, bool)):
             continue
         else:

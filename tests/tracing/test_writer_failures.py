@@ -8,8 +8,16 @@ import duckdb
 import numpy as np
 import pytest
 
+from tracing.connection import retry_while_locked
 from tracing.errors import TraceLockedError
 from tracing.writer import DuckDBRecorder, FlushError
+
+
+def hold(path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection in this process: it blocks the writer's read-write attach until closed.
+
+    Taken with the lock retry: the writer may be in the middle of a flush right now."""
+    return retry_while_locked(path, 10.0, lambda: duckdb.connect(str(path), read_only=True))
 
 
 def wait_for(condition, timeout: float = 10.0) -> None:
@@ -37,7 +45,7 @@ def test_failed_flushes_keep_data_and_retry(trace_path):
     wait_for(lambda: rec.flushed_rows == 100)
     # A read-only connection in this process blocks the writer's read-write open
     # ("different configuration"), exactly like a reader holding the file too long.
-    holder = duckdb.connect(str(trace_path), read_only=True)
+    holder = hold(trace_path)
     try:
         failures_before = rec.failures
         rec.events(step=1, op="write", memory="slot", cell=np.arange(250))
@@ -58,7 +66,7 @@ def test_failed_flushes_keep_data_and_retry(trace_path):
 def test_finish_raises_while_the_file_stays_held_then_succeeds(trace_path):
     rec = DuckDBRecorder(trace_path, family="memnet", flush_interval=30.0, lock_timeout=0.1)
     rec.events(step=0, op="write", memory="slot", cell=np.arange(70))
-    holder = duckdb.connect(str(trace_path), read_only=True)
+    holder = hold(trace_path)
     try:
         with pytest.raises(FlushError, match="70 rows"):
             rec.finish()
@@ -73,7 +81,7 @@ def test_finish_raises_while_the_file_stays_held_then_succeeds(trace_path):
 def test_flush_raises_flush_error_and_keeps_rows(trace_path):
     rec = DuckDBRecorder(trace_path, family="memnet", flush_interval=30.0, lock_timeout=0.1)
     rec.events(step=0, op="read", memory="slot", cell=np.arange(5))
-    holder = duckdb.connect(str(trace_path), read_only=True)
+    holder = hold(trace_path)
     try:
         with pytest.raises(FlushError, match="flush of run"):
             rec.flush()
