@@ -64,11 +64,12 @@ def trace(
         text = clean_prompt(text)  # refuses an empty prompt before a trace file is created
         _warn(caught)
         out.parent.mkdir(parents=True, exist_ok=True)
+        session = MomentSession(lm, config, temperature=temperature, seed=seed, reinject_context=reinject_context)
+        if bank is not None and bank.exists():
+            session.load(bank)  # a bank from another vocabulary is refused before a trace file is created
         with DuckDBRecorder(out, name=name or f"moment {Path(lm.name).name}", family="moment", model=lm.name,
                             config=config.to_dict(), input=text, device=str(lm.device)) as recorder:
-            session = MomentSession(lm, config, recorder=recorder, temperature=temperature, seed=seed, reinject_context=reinject_context)
-            if bank is not None and bank.exists():
-                session.load(bank)
+            session.memory.recorder = recorder
             generated, stored, hits = [], 0, 0
             with Progress(transient=True, disable=quiet) as progress:
                 task = progress.add_task("generating", total=max_new_tokens)

@@ -79,6 +79,7 @@ def test_a_bank_from_another_vocabulary_is_refused_without_touching_it(tmp_path,
     code, _, err = _run(["trace", "--prompt", "hello there", "--bank", str(bank), "--out", str(tmp_path / "t.duckdb"), "--quiet"], capsys)
     assert code == 2 and "another vocabulary" in err and len(err.strip().splitlines()) == 1
     assert bank.read_bytes() == before
+    assert not (tmp_path / "t.duckdb").exists()
 
 
 def test_prompt_and_prompt_file_are_exclusive(tmp_path, capsys):
