@@ -103,3 +103,27 @@ def test_store_embedding_keeps_the_last_hidden_state_in_fp16(tiny_lm):
     list(session.generate("the river", max_new_tokens=2))
     assert session.memory.bank.embedding is not None and session.memory.bank.embedding.dtype == torch.float16
     assert session.memory.bank.embedding[0].abs().sum() > 0
+
+
+def test_tracing_never_changes_sampled_session_tokens(tiny_lm):
+    cfg = dict(min_history=4, window=16, gamma=1.0, min_age=2, flush_every=8, k=8, resonance_threshold=0.99)
+    traced = MomentSession(tiny_lm, MomentConfig(**cfg), recorder=MemoryRecorder(), temperature=0.9, seed=7)
+    untraced = MomentSession(tiny_lm, MomentConfig(**cfg), temperature=0.9, seed=7)
+    a = [e.token_id for e in traced.generate("the river and the mill", 24)]
+    b = [e.token_id for e in untraced.generate("the river and the mill", 24)]
+    assert a == b
+    assert traced.memory.recorder.tables()["steps"].num_rows == len(a)
+
+
+def test_an_episode_chain_is_recognised_when_the_text_returns(tiny_lm):
+    from engine.moment.chains import best_episode
+
+    session = _session(tiny_lm, gamma=0.5, capacity=512)
+    texts = ["the river and the mill and the bells of the old town", "numbers: 1 2 3 4 5 6 7 8 9 10 11 12 13 14"]
+    for text in texts:
+        list(session.generate(text, max_new_tokens=0))
+        assert len(session.memory.end_episode()) > 0
+    list(session.generate(texts[0], max_new_tokens=0))
+    query = session.memory.end_episode()
+    index, match = best_episode(session.memory.episodes[:2], query, tiny_lm.vocab_size)
+    assert index == 0 and match.distance < best_episode(session.memory.episodes[1:2], query, tiny_lm.vocab_size)[1].distance
