@@ -58,6 +58,7 @@ class Boundary:
     hit_id: torch.Tensor         # (B, n) their moment ids (-1: none)
     boost: torch.Tensor          # (B,) lambda applied (0 when no resonance)
     dlogp: torch.Tensor          # (B,) log p'_t(x_t) - log p_t(x_t)
+    embedding: torch.Tensor | None = None  # (B, D) last hidden state (``store_embedding``)
 
 
 class MomentMemory:
@@ -149,7 +150,7 @@ class MomentMemory:
         self.bank.note_writes(token.shape[0])
         boundary = Boundary(step=self.step, token=token, entropy=cur["entropy"], kl=cur["kl"], shift=cur["shift"], topk_ids=cur["ids"],
                             topk_probs=cur["probs"], context_hash=cur["hash"], hit_div=cur["hit_div"], hit_id=cur["hit_id"],
-                            boost=cur["boost"], **fields)
+                            boost=cur["boost"], embedding=cur["hidden"], **fields)
         self._prev = dict(logp=cur["logp"], ids=cur["ids"], entropy=cur["entropy"])
         self._pending = None
         self._log.append(boundary)
@@ -189,6 +190,8 @@ class MomentMemory:
         host = {name: torch.stack([getattr(b, name) for b in log]).cpu().numpy() for name in
                 ("token", "surprisal", "entropy", "kl", "topk_ids", "topk_probs", "trigger", "moment_id", "context_hash",
                  "text_ids", "hit_div", "hit_id", "boost", "dlogp")}
+        if log[0].embedding is not None:
+            host["embedding"] = torch.stack([b.embedding.float() for b in log]).cpu().numpy()
         steps = np.array([b.step for b in log])
         stored = host["moment_id"] >= 0  # (S, B)
         self._remember_texts(host, stored)
@@ -227,7 +230,8 @@ class MomentMemory:
                         entropy=host["entropy"][stored], kl=host["kl"][stored], surprisal=host["surprisal"][stored],
                         topk_ids=host["topk_ids"][stored], topk_probs=host["topk_probs"][stored],
                         context_hash=[format_hash(h) for h in host["context_hash"][stored]],
-                        context_text=[self.texts.get(int(i)) for i in ids])
+                        context_text=[self.texts.get(int(i)) for i in ids],
+                        embedding=host["embedding"][stored] if "embedding" in host else None)
         hit = host["boost"] > 0
         if hit.any():
             st = np.broadcast_to(steps[:, None], hit.shape)[hit]

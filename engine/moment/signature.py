@@ -3,12 +3,11 @@
 Per moment (seed 000, "Storing Minimal Snapshots"): top-k token ids and probabilities of the
 next-token distribution ``p_t``, entropy, KL from ``p_{t-1}``, surprisal, trigger, a context hash
 of the tokens that led to ``p_t``, the position, the token ``x_t`` that actually followed, and
-optionally the last hidden state (fp16) as an embedding. Context text is kept on the host.
+optionally the last hidden state (fp16) as an embedding. The bank (:mod:`engine.moment.bank`)
+holds these columns; context text is kept on the host (:attr:`MomentMemory.texts`).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 
@@ -52,21 +51,3 @@ def recall_distribution(topk_ids: torch.Tensor, q: torch.Tensor, token: torch.Te
     ids = torch.cat([topk_ids, token.long().unsqueeze(-1)], dim=-1)
     probs = torch.cat([(1.0 - outcome_weight) * q, torch.full_like(q[:, :1], outcome_weight)], dim=-1)
     return ids, probs
-
-
-@dataclass
-class Signature:
-    """Host view of one stored moment (what the ``moments`` trace table holds)."""
-
-    moment_id: int
-    step: int
-    trigger: str
-    topk_ids: list[int]
-    topk_probs: list[float]
-    entropy: float
-    kl: float
-    surprisal: float
-    token_id: int
-    context_hash: str
-    position: int
-    context_text: str | None = None

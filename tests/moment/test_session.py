@@ -103,6 +103,8 @@ def test_store_embedding_keeps_the_last_hidden_state_in_fp16(tiny_lm):
     list(session.generate("the river", max_new_tokens=2))
     assert session.memory.bank.embedding is not None and session.memory.bank.embedding.dtype == torch.float16
     assert session.memory.bank.embedding[0].abs().sum() > 0
+    recorded = session.memory.recorder.tables()["moments"].column("embedding").to_pylist()[0]
+    assert len(recorded) == 32 and torch.allclose(torch.tensor(recorded), session.memory.bank.embedding[0].float(), atol=1e-2)
 
 
 def test_tracing_never_changes_sampled_session_tokens(tiny_lm):
