@@ -23,6 +23,7 @@ class MemNetConfig:
 
     vocab_size: int = 64
     d_model: int = 64
+    token_shift: bool = False
     n_layers: int = 2
     n_attn_heads: int = 4
     window: int = 32

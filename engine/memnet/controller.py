@@ -15,16 +15,22 @@ from engine.memnet.config import MemNetConfig
 
 
 class Encoder(nn.Module):
-    """Processes the current input: token embedding -> LayerNorm -> linear. ``(B, T) -> (B, T, d)``."""
+    """Processes the current input: token embedding ``e_t`` -> ``e_t + W LN(e_t)`` (+ ``U LN(e_{t-1})``
+    with ``token_shift``, a causal width-2 convolution that hands each token its predecessor).
+    ``(B, T) -> (B, T, d)``."""
 
     def __init__(self, config: MemNetConfig) -> None:
         super().__init__()
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.proj = nn.Sequential(nn.LayerNorm(config.d_model), nn.Linear(config.d_model, config.d_model))
+        self.shift = nn.Sequential(nn.LayerNorm(config.d_model), nn.Linear(config.d_model, config.d_model)) if config.token_shift else None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.embed(tokens)
-        return x + self.proj(x)
+        out = x + self.proj(x)
+        if self.shift is not None:
+            out = out + self.shift(F.pad(x, (0, 0, 1, 0))[:, :-1])
+        return out
 
 
 class SemanticBottleneck(nn.Module):

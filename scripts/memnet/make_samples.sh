@@ -10,7 +10,8 @@ MEMSCOPE=${MEMSCOPE:-.venv/bin/memscope}
 WORK=${1:-runs/memnet-samples}
 CK="$WORK/memnet-recall"
 COMMON=(--task recall --batch-size 16 --eval-every 200 --quiet --seed 0
-        --set threads=1 --set eval_batches=2 --set model.n_layers=1 --set model.top_k=8 --set model.strength_init=5)
+        --set threads=1 --set eval_batches=2 --set model.n_layers=1 --set model.top_k=8 --set model.strength_init=5
+        --set model.token_shift=true)
 rm -rf "$WORK" && mkdir -p "$WORK"
 export HF_HUB_OFFLINE=1
 # curriculum: three stages, each resuming the previous one

@@ -86,3 +86,13 @@ def test_ablations_remove_decay_and_erase_parameters(tiny_config):
     out = model(torch.randint(0, 20, (1, 9)))
     assert out.logits.shape == (1, 9, 20)
     assert isinstance(MemNetConfig(), MemNetConfig)
+
+
+def test_token_shift_encoder_is_causal(tiny_config):
+    model = MemNet(dataclasses.replace(tiny_config, token_shift=True)).eval()
+    tokens = torch.randint(0, 20, (1, 12))
+    changed = tokens.clone()
+    changed[0, 7] = (changed[0, 7] + 1) % 20
+    a, b = model.encoder(tokens), model.encoder(changed)
+    assert torch.equal(a[0, :7], b[0, :7])  # the past does not see the change
+    assert not torch.equal(a[0, 8], b[0, 8])  # the next token sees its predecessor
