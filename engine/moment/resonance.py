@@ -29,6 +29,9 @@ class MomentLogitsProcessor(LogitsProcessor):
         self._started = False
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[0] != self.memory.batch_size:
+            raise ValueError(f"the moment memory was built for batch size {self.memory.batch_size} but generate runs "
+                             f"{input_ids.shape[0]} rows (beam search and num_return_sequences > 1 are not supported)")
         if self._started:
             self.memory.commit(input_ids[:, -1])
         self._started = True

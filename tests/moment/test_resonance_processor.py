@@ -64,6 +64,14 @@ def test_every_generated_token_is_a_traced_step():
     assert steps.token_id.tolist() == out[0, 5:].tolist()
 
 
+def test_beam_search_is_refused_with_a_clear_message():
+    model = tiny_gpt2(VOCAB)
+    ids = torch.randint(0, VOCAB, (1, 5))
+    processors = LogitsProcessorList([MomentLogitsProcessor(MomentMemory(VOCAB, "cpu", _config()))])
+    with pytest.raises(ValueError, match="beam search"):
+        model.generate(ids, max_new_tokens=3, num_beams=2, pad_token_id=0, logits_processor=processors)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_compiled_memory_on_cuda_matches_eager():
