@@ -93,3 +93,17 @@ def test_delta_rule_stores_associations_without_crosstalk():
 
     assert recall_error("delta", 200) < 1e-3
     assert recall_error("hebbian", 1) > 0.3
+
+
+def test_hypernetwork_update_is_the_sum_of_its_rank_one_writes():
+    from engine.cls.hypernetwork import HyperUpdate
+
+    torch.manual_seed(0)
+    hyper = HyperUpdate(d_model=8, n_heads=2, head_dim=4, rank=3)
+    h = torch.randn(1, 5, 8)
+    scale = torch.rand(1, 2, 5)
+    a, b = hyper(h)
+    assert torch.allclose(a.norm(dim=-1), torch.ones(1, 2, 5, 3))  # unit keys
+    q = torch.randn(1, 2, 5, 4)
+    out = fast_weight_chunked(q, a, None, None, "hyper", 2, None, writes=scale[..., None, None] * b)
+    assert torch.allclose(out.state, hyper.delta(h, scale).sum(2), atol=1e-6)  # F_T = sum_t Delta F_t

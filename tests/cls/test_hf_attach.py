@@ -89,3 +89,30 @@ def test_unsupported_architecture_is_refused_naming_the_supported():
 def test_bad_settings_are_refused(kwargs, match):
     with pytest.raises(CLSConfigError, match=match):
         FastWeightAttachment(_gpt2(), **kwargs)
+
+
+def test_the_path_alone_is_trainable_on_a_frozen_host():
+    """Only the path's parameters move, and they alone fit an episode (the host's loss on it drops)."""
+    torch.manual_seed(0)
+    host = _gpt2()
+    for p in host.parameters():
+        p.requires_grad_(False)
+    frozen = {n: p.clone() for n, p in host.named_parameters()}
+    att = FastWeightAttachment(host, rule="delta")
+    opt = torch.optim.Adam(att.parameters(), lr=1e-2)
+    first = torch.randint(0, 50, (4, 8), generator=torch.Generator().manual_seed(0))
+    x = torch.cat([first, first], 1)  # the second half repeats the first
+
+    def episode_loss():
+        att.reset()
+        logits = host(x).logits[:, 8:-1]
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, 50), x[:, 9:].reshape(-1))
+
+    before = episode_loss().item()
+    for _ in range(40):
+        loss = episode_loss()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert episode_loss().item() < before - 0.3
+    assert all(torch.equal(p, frozen[n]) for n, p in host.named_parameters())
