@@ -15,32 +15,46 @@ from tracing.store import TraceStore
 REPO = Path(__file__).resolve().parents[2]
 
 WRITER = """
-import sys, time
+import os, sys, time
 import numpy as np
 from tracing.writer import DuckDBRecorder
+go = sys.argv[2]
 with DuckDBRecorder(sys.argv[1], name="live", family="memnet", flush_interval=0.05) as rec:
     print(rec.run_id, flush=True)
-    for step in range(40):
+    for step in range(20):
         rec.events(step=step, op="write", memory="slot", cell=np.arange(8))
-        time.sleep(0.06)
+    rec.flush()
+    print("flushed", flush=True)
+    while not os.path.exists(go):  # the reader looks at the half-written run meanwhile
+        time.sleep(0.02)
+    for step in range(20, 40):
+        rec.events(step=step, op="write", memory="slot", cell=np.arange(8))
+        time.sleep(0.02)
 """
 
 
-def test_store_reads_a_run_while_another_process_writes_it(trace_path):
+def test_store_reads_a_run_while_another_process_writes_it(trace_path, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(trace_path)], stdout=subprocess.PIPE, text=True, env=env)
-    run_id = proc.stdout.readline().strip()
-    store = TraceStore(trace_path, timeout=10)
-    seen = []
-    while proc.poll() is None:
+    go = tmp_path / "go"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(trace_path), str(go)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        run_id = proc.stdout.readline().strip()
+        assert proc.stdout.readline().strip() == "flushed"
+        store = TraceStore(trace_path, timeout=30)
+        # the writer process is alive, its run open: the reader sees what it flushed
         runs = store.runs()
-        seen.append((runs["status"].iloc[0], int(runs["n_events"].iloc[0])))
-        store.heatmap(run_id, "write")  # a heavier query between the writer's flushes
-        time.sleep(0.05)  # a viewer polls; it does not hold the file all the time
-    assert proc.wait() == 0
-    counts = [n for _, n in seen]
-    assert counts == sorted(counts)  # never goes back
-    assert any(status == "running" and 0 < n < 320 for status, n in seen), seen  # saw it mid-run
+        assert runs[["run_id", "status", "n_events", "n_steps"]].values.tolist() == [[run_id, "running", 160, 20]]
+        assert store.heatmap(run_id, "write").frame["value"].sum() == 160
+        go.touch()
+        seen = []
+        while proc.poll() is None:  # and keeps reading while the writer flushes the rest
+            seen.append(int(store.runs()["n_events"].iloc[0]))
+            time.sleep(0.05)
+        assert proc.wait() == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert seen == sorted(seen) and all(160 <= n <= 320 for n in seen)  # never goes back
     runs = store.runs()
     assert runs[["run_id", "status", "n_events", "n_steps"]].values.tolist() == [[run_id, "complete", 320, 40]]
     assert store.heatmap(run_id, "write").frame["value"].sum() == 320
