@@ -34,6 +34,7 @@ def trace(
     seed: int = typer.Option(0, help="Sampling seed."),
     threshold_mode: str = typer.Option("adaptive", help="Moment detection thresholds: adaptive or fixed."),
     reinject_context: bool = typer.Option(False, help="Also re-introduce a resonating moment's stored context text."),
+    compile_memory: bool = typer.Option(False, "--compile", help="torch.compile the memory's per-token math (worth it on a GPU)."),
     trust_remote_code: bool = typer.Option(False, help="Allow the model's own code from the hub (off by default)."),
     name: Optional[str] = typer.Option(None, help="Run name (default: 'moment <model>')."),
     quiet: bool = typer.Option(False, help="No progress bar and no text output."),
@@ -57,7 +58,7 @@ def trace(
         text = prompt
     if out.exists() and out.is_dir():
         raise UserError(f"--out {out} is a folder; give a trace file path such as {out / 'moment.duckdb'}")
-    config = MomentConfig(threshold_mode=threshold_mode)
+    config = MomentConfig(threshold_mode=threshold_mode, compile=compile_memory)
     lm = load_lm(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PromptWarning)
