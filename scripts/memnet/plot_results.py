@@ -36,7 +36,8 @@ def recall_plot(runs: dict[str, dict], names: list[str], out: Path) -> None:
         r = runs[name]
         xs = [c["x"] for c in r["curve"]]
         ys = [c["accuracy"] for c in r["curve"]]
-        ax.plot(xs, ys, marker="o", label=f"{LABELS.get(r['model'], r['model'])} ({r['parameters'] / 1000:.0f}k params)")
+        where = "CPU" if "cpu" in r["device"] else "GPU"
+        ax.plot(xs, ys, marker="o", label=f"{LABELS.get(r['model'], r['model'])} ({r['parameters'] / 1000:.0f}k params, {where} {r['train_seconds'] / 60:.0f} min)")
     ax.axhline(1 / 16, color="grey", ls=":", label="chance (1/16)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("distance from fact to query (tokens)")
@@ -100,11 +101,12 @@ def main() -> None:
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     runs = load(sys.argv[2:])
-    recall_plot(runs, ["cpu-memnet-recall", "g-tw", "g-lstm", "g-tf"], out / "memnet_recall_distance.png")
+    memnet = [n for n in ("cpu-memnet-recall", "t-soft-3s") if n in runs]
+    recall_plot(runs, memnet + ["g-tw", "g-lstm", "g-tf"], out / "memnet_recall_distance.png")
     if "g-mq-n16" in runs:
         mqar_plot(runs["g-mq-n16"], 16, out / "memnet_mqar_capacity.png")
-    if "g-fm-on" in runs and "g-fm-off" in runs:
-        forgetting_mqar_plot(runs["g-fm-on"], runs["g-fm-off"], out / "memnet_forgetting_mqar.png")
+    if "fm-on" in runs and "fm-off" in runs:
+        forgetting_mqar_plot(runs["fm-on"], runs["fm-off"], out / "memnet_forgetting_mqar.png")
     continual = [runs[n] for n in ("cl-memnet", "cl-transformer", "cl-lstm") if n in runs]
     if continual:
         continual_plot(continual, out / "memnet_continual.png")
