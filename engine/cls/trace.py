@@ -45,18 +45,14 @@ def record_top_reads(
     cells: Tensor,
     visible: Tensor,
     k: int,
-    rank_by: Tensor | None = None,
-    gate: Tensor | None = None,
-    other_cell: Tensor | None = None,
 ) -> None:
-    """The top-``k`` reads of each query. ``weights, visible (B, H, T, S)``; ``cells (B, S)`` cell id of each
-    source; ``rank_by`` (default ``|weights|``) orders them; ``gate`` an optional second value per read;
-    ``other_cell (B, S)`` for edge reads. Invisible sources are never recorded."""
+    """The top-``k`` reads of each query by ``|weights|``. ``weights, visible (B, H, T, S)``; ``cells (B, S)``
+    the cell id of each source. Invisible sources are never recorded."""
     B, H, T, S = weights.shape
     if S == 0 or T == 0:
         return
     k = min(k, S)
-    score = (weights.abs() if rank_by is None else rank_by).masked_fill(~visible, float("-inf"))
+    score = weights.abs().masked_fill(~visible, float("-inf"))
     top = score.topk(k, dim=-1).indices
     keep = visible.gather(-1, top)
     b, h, t = (x.unsqueeze(-1).expand(B, H, T, k) for x in grid(B, H, T, weights.device))
@@ -65,10 +61,6 @@ def record_top_reads(
         step=(t + step0)[keep], head=h[keep], batch=b[keep], cell=cell[keep],
         weight=weights.detach().gather(-1, top)[keep],
     )
-    if gate is not None:
-        columns["gate"] = gate.detach().gather(-1, top)[keep]
-    if other_cell is not None:
-        columns["other_cell"] = other_cell[:, None, None, :].expand(B, H, T, S).gather(-1, top)[keep]
     rec.events(op="read", memory=memory, layer=layer, **columns)
 
 
