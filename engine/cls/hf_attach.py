@@ -19,6 +19,8 @@ parameters are new; the host's are untouched (freeze them to train the path alon
 from __future__ import annotations
 
 import contextlib
+import json
+from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
@@ -121,6 +123,10 @@ class FastWeightAttachment(nn.Module):
         d_model = cfg.hidden_size
         n_heads = n_heads or cfg.num_attention_heads
         head_dim = head_dim or d_model // cfg.num_attention_heads
+        self.settings = {
+            "model_type": cfg.model_type, "hidden_size": d_model, "n_blocks": len(modules), "rule": rule, "eta": float(eta),
+            "context_lambda": float(context_lambda), "layers": layers, "n_heads": n_heads, "head_dim": head_dim, "chunk_size": chunk_size,
+        }
         self.layers = list(range(len(modules))) if layers is None else list(layers)
         bad = [i for i in self.layers if not 0 <= i < len(modules)]
         if bad:
@@ -165,3 +171,51 @@ class FastWeightAttachment(nn.Module):
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+
+class AttachmentFileError(ValueError):
+    """A saved attachment that is missing, not safetensors, or made for another host."""
+
+
+WEIGHTS, SETTINGS = "fast_weights.safetensors", "fast_weights.json"
+
+
+def save_attachment(attachment: FastWeightAttachment, folder: str | Path) -> Path:
+    """Write the path's weights (safetensors) and settings (JSON) into ``folder``."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in attachment.paths.state_dict().items()}, str(folder / WEIGHTS))
+    (folder / SETTINGS).write_text(json.dumps(attachment.settings, indent=2))
+    return folder
+
+
+def load_attachment(model: nn.Module, folder: str | Path) -> FastWeightAttachment:
+    """Attach to ``model`` the path saved in ``folder``; a path saved for another host is refused."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / SETTINGS).is_file() or not (folder / WEIGHTS).is_file():
+        raise AttachmentFileError(f"{folder} holds no saved fast-weight attachment ({SETTINGS} + {WEIGHTS})")
+    try:
+        saved = json.loads((folder / SETTINGS).read_text())
+        weights = load_file(str(folder / WEIGHTS))
+    except (json.JSONDecodeError, SafetensorError, OSError) as exc:
+        raise AttachmentFileError(f"{folder}: unreadable attachment ({' '.join(str(exc).split())})") from None
+    cfg = getattr(model, "config", None)
+    host = {"model_type": getattr(cfg, "model_type", None), "hidden_size": getattr(cfg, "hidden_size", None), "n_blocks": len(attention_modules(model))}
+    for key, value in host.items():
+        if saved.get(key) != value:
+            raise AttachmentFileError(f"attachment was saved for {key}={saved.get(key)!r}, this model has {key}={value!r}")
+    attachment = FastWeightAttachment(
+        model, rule=saved["rule"], eta=saved["eta"], context_lambda=saved["context_lambda"], layers=saved["layers"],
+        n_heads=saved["n_heads"], head_dim=saved["head_dim"], chunk_size=saved["chunk_size"],
+    )
+    try:
+        attachment.paths.load_state_dict(weights)
+    except RuntimeError as exc:
+        attachment.detach()
+        raise AttachmentFileError(f"{folder}: weights do not match its settings ({str(exc).splitlines()[0]})") from None
+    return attachment

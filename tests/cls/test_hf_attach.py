@@ -116,3 +116,28 @@ def test_the_path_alone_is_trainable_on_a_frozen_host():
         opt.step()
     assert episode_loss().item() < before - 0.3
     assert all(torch.equal(p, frozen[n]) for n, p in host.named_parameters())
+
+
+def test_save_and_load_round_trip_and_refuse_another_host(tmp_path):
+    from engine.cls.hf_attach import AttachmentFileError, load_attachment, save_attachment
+
+    torch.manual_seed(0)
+    host = _gpt2()
+    att = FastWeightAttachment(host, rule="hebbian", eta=0.25, layers=[0])
+    _activate(att)
+    x = torch.randint(0, 50, (1, 6))
+    att.reset()
+    expected = host(x).logits
+    save_attachment(att, tmp_path / "fw")
+    att.detach()
+    loaded = load_attachment(host, tmp_path / "fw")
+    assert loaded.settings["rule"] == "hebbian" and loaded.layers == [0]
+    assert torch.equal(host(x).logits, expected)
+    loaded.detach()
+    with pytest.raises(AttachmentFileError, match="model_type='gpt2', this model has model_type='llama'"):
+        load_attachment(_llama(), tmp_path / "fw")
+    (tmp_path / "fw" / "fast_weights.safetensors").write_bytes(b"not safetensors at all")
+    with pytest.raises(AttachmentFileError, match="unreadable"):
+        load_attachment(host, tmp_path / "fw")
+    with pytest.raises(AttachmentFileError, match="no saved"):
+        load_attachment(host, tmp_path / "missing")
