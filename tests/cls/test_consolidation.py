@@ -113,3 +113,30 @@ def test_penalties_attach_to_the_model_as_aux_losses():
     assert aux["ewc"].item() > 0.0
     aux["ewc"].backward()
     assert model.embed.weight.grad is not None
+
+
+def test_trainer_consolidates_at_each_continual_task_end(tmp_path, monkeypatch):
+    """Through the shared trainer: EWC gets a Fisher and an anchor, SI importances, replay an archive."""
+    from engine.training.config import build_config
+    from engine.training.trainer import train
+
+    calls = []
+    original = CLSTransformer.end_task
+
+    def spy(self, make_batch, fisher_batches=4):
+        original(self, make_batch, fisher_batches)
+        calls.append(self)
+
+    monkeypatch.setattr(CLSTransformer, "end_task", spy)
+    overrides = [
+        "model.d_model=16", "model.n_heads=2", "model.n_layers=1", "model.d_ff=32", "model.replay_weight=1.0",
+        "model.ewc_strength=10", "model.si_strength=1.0", "task.n_tasks=2", "task.max_distance=4",
+        "steps=3", "batch_size=4", "device=cpu", f"out={tmp_path / 'ckpt'}", "eval_batches=1",
+    ]
+    result = train(build_config({"model": "cls", "task": "continual"}, overrides=overrides), progress=False, log=lambda _: None)
+    assert len(calls) == 2 and len(result.metrics["forgetting"]) == 2
+    model = calls[-1]
+    ewc, si = model.penalties
+    assert ewc.fisher and all(torch.isfinite(f).all() for f in ewc.fisher.values())
+    assert si.importance and any(v.sum() > 0 for v in si.importance.values())
+    assert model.consolidation.archive and model.consolidation.store == {}
