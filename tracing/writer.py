@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BUFFERED_ROWS = 2_000_000
 """Rows buffered (all tables) that trigger a flush before the interval is up (bounds memory)."""
 
+BACKPRESSURE_FACTOR = 2
+"""With this many times ``max_buffered_rows`` buffered, a recorder call waits for the flush thread
+to take the buffer (DuckDB appends slower than a fast engine records: memory must stay bounded)."""
+
 FINISH_ATTEMPTS = 3
 """Tries of the final flush in :meth:`DuckDBRecorder.finish` before it raises :class:`FlushError`."""
 
@@ -152,6 +156,7 @@ class DuckDBRecorder(BufferedRecorder):
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
+        self._drained = threading.Condition()
         now = utc_now()
         run_row = dict(
             run_id=self.run_id,
@@ -185,8 +190,17 @@ class DuckDBRecorder(BufferedRecorder):
         if self.status != "running":
             raise RecorderFinishedError(f"run {self.run_id} is finished ({self.status}); nothing more can be recorded")
         super()._append(table, columns)
-        if self._pending >= self.max_buffered_rows and not self._wake.is_set():
-            self._wake.set()
+        if self._pending >= self.max_buffered_rows:
+            if not self._wake.is_set():
+                self._wake.set()
+            if self._pending >= BACKPRESSURE_FACTOR * self.max_buffered_rows:
+                self._wait_for_drain()
+
+    def _wait_for_drain(self) -> None:
+        """Block the engine until the flush thread has taken the buffer (bounds host and GPU memory)."""
+        with self._drained:
+            while self._pending >= BACKPRESSURE_FACTOR * self.max_buffered_rows and not self._closing.is_set():
+                self._drained.wait(0.5)
 
     def flush(self) -> None:
         """Write everything buffered now (raises :class:`FlushError` if it cannot; nothing is lost)."""
@@ -266,6 +280,8 @@ class DuckDBRecorder(BufferedRecorder):
                 self.dropped_rows += pending
                 self.drop_error = exc
                 raise
+            with self._drained:
+                self._drained.notify_all()
             for table, data in drained.items():
                 kept = self._unwritten.get(table)
                 self._unwritten[table] = data if kept is None else pa.concat_tables([kept, data])

@@ -178,6 +178,18 @@ def test_flushes_early_past_the_row_limit(trace_path):
     assert count_rows(trace_path) == 1200
 
 
+def test_engine_waits_when_the_buffer_is_full(trace_path):
+    slow_flush = lambda rows: time.sleep(0.3)  # noqa: E731 - the buffer fills while a flush takes long
+    rec = DuckDBRecorder(trace_path, family="memnet", flush_interval=60.0, max_buffered_rows=100, on_flush=slow_flush)
+    buffered = []
+    for step in range(8):
+        rec.events(step=step, op="read", memory="slot", cell=np.arange(60))
+        buffered.append(rec.pending_rows())
+    rec.finish()
+    assert max(buffered) < 2 * 100  # without the wait: up to 480 rows pile up during the slow flush
+    assert count_rows(trace_path) == 480
+
+
 def test_exception_marks_run_crashed_and_propagates(trace_path):
     with pytest.raises(RuntimeError, match="boom"):
         with DuckDBRecorder(trace_path, family="memnet") as rec:
