@@ -190,6 +190,7 @@ def _umap(params: ProjectionParams, n_points: int):
         min_dist=params.min_dist,
         metric="euclidean",  # on sqrt(p) for top-k: the Hellinger distance times sqrt(2)
         random_state=params.seed,
+        n_jobs=1,  # a seed makes UMAP single-threaded anyway; saying so avoids its warning
         n_components=2,
         # a handful of points is below what spectral initialisation can handle
         init="spectral" if n_points > params.n_neighbors + 1 else "random",

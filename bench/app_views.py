@@ -6,8 +6,9 @@
 A view's request is its store query (``tracing.store.TraceStore``, one short-lived read-only
 connection per query, as the app does) and its figure builder (``app.figures``). For each view it
 prints the median over ``--repeats`` runs (after one warm-up run) of the query, the builder and
-their sum, the size of the figure's JSON (what Streamlit ships to the browser), and the ratio of
-the total to the 1 s target. Baselines run side by side in the same process:
+their sum (wall time), the CPU time of both (all threads of the process), the size of the
+figure's JSON (what Streamlit ships to the browser), and the ratio of the total to the 1 s
+target. Baselines run side by side in the same process:
 
 - survival: bare lifelines fits (estimate + bands per head) vs ``km_frame`` (the builder's overhead);
 - projection: a fresh UMAP fit (numba already warm) vs the cached projection (disk cache hit), a
@@ -110,14 +111,20 @@ def views(run: str, cache_dir: Path) -> list[View]:
     ]
 
 
-def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Median seconds of ``repeats`` calls after one warm-up call, and the last result."""
+def median_time(fn: Callable[[], Any], repeats: int, *, cpu: list[float] | None = None) -> tuple[float, Any]:
+    """Median wall seconds of ``repeats`` calls after one warm-up call, and the last result.
+
+    With ``cpu`` given, the median CPU seconds of the process (all threads) is appended to it.
+    """
     result = fn()
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = fn()
         times.append(time.perf_counter() - started)
+        cpu_times.append(time.process_time() - started_cpu)
+    if cpu is not None:
+        cpu.append(statistics.median(cpu_times))
     return statistics.median(times), result
 
 
@@ -184,19 +191,21 @@ def main() -> None:
           f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"numba warm-up (UMAP compile, once per process): {warm_up():.1f} s")
     cache_dir = Path(tempfile.mkdtemp(prefix="memscope_bench_projection_"))
-    header = f"{'view':<38} {'query ms':>9} {'build ms':>9} {'total ms':>9} {'JSON KB':>8} {'/ 1 s':>6}"
+    header = f"{'view':<34} {'query ms':>9} {'build ms':>9} {'total ms':>9} {'cpu ms':>7} {'JSON KB':>8} {'/ 1 s':>6}"
     print(header)
     print("-" * len(header))
     totals = []
     for view in views(run["run_id"], cache_dir):
-        query_s, data = median_time(lambda: view.query(store), args.repeats)
-        build_s, figure = median_time(lambda: view.build(data), args.repeats)
+        cpu: list[float] = []
+        query_s, data = median_time(lambda: view.query(store), args.repeats, cpu=cpu)
+        build_s, figure = median_time(lambda: view.build(data), args.repeats, cpu=cpu)
         total = query_s + build_s
         totals.append(total)
         flag = "" if total < TARGET_S else "  over target"
-        print(f"{view.name:<38} {query_s * 1e3:>9.0f} {build_s * 1e3:>9.0f} {total * 1e3:>9.0f} {payload_kb(figure):>8.0f} "
+        print(f"{view.name:<34} {query_s * 1e3:>9.0f} {build_s * 1e3:>9.0f} {total * 1e3:>9.0f} {sum(cpu) * 1e3:>7.0f} {payload_kb(figure):>8.0f} "
               f"{total / TARGET_S:>6.2f}{flag}")
-    print(f"\n{sum(t < TARGET_S for t in totals)} of {len(totals)} views under {TARGET_S:.0f} s")
+    print(f"\n{sum(t < TARGET_S for t in totals)} of {len(totals)} views under {TARGET_S:.0f} s; "
+          f"load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print(f"\n{'baseline vs ours':<58} {'baseline ms':>11} {'ours ms':>9} {'ratio':>7}")
     for what, base, ours in baselines(store, run["run_id"], cache_dir, args.repeats, args.hellinger_baseline):
         print(f"{what:<58} {base * 1e3:>11.0f} {ours * 1e3:>9.0f} {base / ours:>6.1f}x")
