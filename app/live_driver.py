@@ -151,6 +151,10 @@ class LiveRun:
     error: str | None = None
     shown_step: int = -1
     started: float = field(default_factory=time.monotonic)
+    projector: Any = None
+    """A ``SignatureProjector`` fitted once on the moments stored so far; later ones use ``transform``."""
+    fitted: Any = None
+    """The fitted signature rows with their ``x, y``."""
 
     def advance(self, max_steps: int, budget_s: float) -> int:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -365,42 +365,58 @@ def projection_panel(ref: RunRef, cursor: int | None, *, key: str) -> None:
     UMAP compiles its kernels on the first fit of a process (~40 s here). The panel starts that
     on request (a button), polls every 3 s while it compiles, so the rest of the page never waits.
     """
-    from app.projection import warm_up_in_background
-
-    warming = _UMAP_REQUESTED.is_set() and warm_up_in_background().is_alive()
-    st.fragment(run_every=3 if warming else None)(_projection_body)(ref, cursor, key=key)
+    st.fragment(run_every=3 if umap_polling() else None)(_projection_body)(ref, cursor, key=key)
 
 
 _UMAP_REQUESTED = threading.Event()
 """Set once a user asked for a projection in this server process (UMAP then compiles in the background)."""
 
 
-@guarded
-def _projection_body(ref: RunRef, cursor: int | None, *, key: str) -> None:
-    from app.figures.projection import projection_figure, projection_points
+def umap_ready(*, key: str, count: int | None = None) -> bool:
+    """True when UMAP can fit now; else a start button (first use) or a "compiling" note, and False.
+
+    The caller must run inside a fragment that polls while compiling (see :func:`projection_panel`).
+    """
     from app.projection import warm_up_in_background
 
-    signatures = cache.query(ref.path, "signatures", run_id=ref.run_id)
-    if len(signatures) < 4:
-        st.info(f"This run stored {len(signatures)} signature(s); a projection needs at least 4.")
-        return
     if not _UMAP_REQUESTED.is_set():
-        st.caption(f"{len(signatures)} stored signatures can be projected with UMAP.")
+        if count is not None:
+            st.caption(f"{count} stored signatures can be projected with UMAP.")
         if st.button("Project signatures (UMAP)", key=f"{key}-start", icon=":material/scatter_plot:",
                      help="The first projection in a server process compiles UMAP (about 40 s, in the background)."):
             _UMAP_REQUESTED.set()
             warm_up_in_background()
             st.rerun()
-        return
+        return False
     if warm_up_in_background().is_alive():
         st.info(
             "UMAP is compiling its kernels (first use in this server process, about 40 s). "
             "The projection appears here by itself when it is ready.", icon=":material/hourglass_top:",
         )
         st.session_state[f"{key}-waited"] = True
-        return
+        return False
     if st.session_state.pop(f"{key}-waited", False):
         st.rerun()  # compiled: redraw the page once, without the polling timer
+    return True
+
+
+def umap_polling() -> bool:
+    """Whether a projection panel should poll (UMAP requested and still compiling)."""
+    from app.projection import warm_up_in_background
+
+    return _UMAP_REQUESTED.is_set() and warm_up_in_background().is_alive()
+
+
+@guarded
+def _projection_body(ref: RunRef, cursor: int | None, *, key: str) -> None:
+    from app.figures.projection import projection_figure, projection_points
+
+    signatures = cache.query(ref.path, "signatures", run_id=ref.run_id)
+    if len(signatures) < 4:
+        st.info(f"This run stored {len(signatures)} signature(s); a projection needs at least 4.")
+        return
+    if not umap_ready(key=key, count=len(signatures)):
+        return
     color_by = st.segmented_control(
         "Colour by", ["trigger", "step", "entropy"], default="trigger", key=f"{key}-color", required=True
     )

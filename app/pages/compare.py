@@ -218,6 +218,34 @@ def moments_diff(refs: list[panels.RunRef], cursor: int) -> None:
         "neighbour (Hellinger distance of their top-k distributions) within the limit."))
 
 
+@panels.guarded
+def aligned_signatures(refs: list[panels.RunRef], cursor: int) -> None:
+    """Both runs' stored signatures in one UMAP coordinate system (joint fit or Procrustes)."""
+    from app.figures.projection import projection_figure, projection_points, shared_axis_range
+    from app.projection import ProjectionParams, aligned_projection
+
+    sigs = [cache.query(r.path, "signatures", run_id=r.run_id) for r in refs]
+    sigs = [s[s["step"] <= cursor].reset_index(drop=True) for s in sigs]
+    if min(len(s) for s in sigs) < 4:
+        st.info("An aligned projection needs at least 4 stored signatures in each run up to the cursor.")
+        return
+    if not panels.umap_ready(key="cmp-pj"):
+        return
+    method = st.segmented_control("Alignment", ["joint", "procrustes"], default="joint", key="cmp-align", required=True,
+                                  help="joint: one UMAP of both runs; procrustes: one UMAP each, B rotated onto A "
+                                       "through the moments matched by divergence")
+    points_a, points_b, note = aligned_projection(sigs[0], sigs[1], ProjectionParams(seed=0), method=method,
+                                                  cache_dir=cache.PROJECTION_CACHE)
+    shown = [projection_points(p, color_by="trigger") for p in (points_a, points_b)]
+    axes = shared_axis_range(*shown)
+    columns = st.columns(2)
+    for label, pts, column, side in zip(_labels(refs), shown, columns, SIDES):
+        with column:
+            fig = projection_figure(pts, color_by="trigger", note=note, title=f"{label}: stored signatures", axis_range=axes)
+            panels.show_figure(fig, pts, name=f"compare-signatures-{side}", key=f"cmp-pj-{side}", caption=(
+                "Both panes share one coordinate system, so a region means the same kind of moment in A and B."))
+
+
 def main() -> None:
     st.title("Compare")
     st.caption("Two runs of one memory family on the same input, side by side with one cursor, then their differences.")
@@ -237,7 +265,7 @@ def main() -> None:
     cursor = st.slider("Linked cursor (step, both runs)", 0, max(high, 1), high, key="cmp-cursor")
     side_by_side(refs, cursor)
     st.header("Differences")
-    tabs = st.tabs(["Cell occupancy A - B", "Survival", "Accuracy vs distance", "Stored moments"])
+    tabs = st.tabs(["Cell occupancy A - B", "Survival", "Accuracy vs distance", "Stored moments", "Signatures (aligned UMAP)"])
     with tabs[0]:
         occupancy_diff(refs, cursor)
     with tabs[1]:
@@ -246,6 +274,8 @@ def main() -> None:
         accuracy_diff(refs)
     with tabs[3]:
         moments_diff(refs, cursor)
+    with tabs[4]:
+        st.fragment(run_every=3 if panels.umap_polling() else None)(aligned_signatures)(refs, cursor)
 
 
 panels.guarded(main)()

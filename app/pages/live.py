@@ -121,7 +121,8 @@ def stream(run: live_driver.LiveRun) -> None:
     """Two ticking fragments: the tokens (advance + draw, every 0.4 s) and the memory panels (every 2 s)."""
     ticking = not run.done and not st.session_state.get(K_PAUSED, False)
     st.fragment(run_every=TICK_S if ticking else None)(_stream_body)(run)
-    st.fragment(run_every=PANELS_EVERY_S if ticking else None)(_panels_body)(run)
+    polling = ticking or panels.umap_polling()
+    st.fragment(run_every=PANELS_EVERY_S if polling else None)(_panels_body)(run)
 
 
 @panels.guarded
@@ -169,6 +170,42 @@ def _panels_body(run: live_driver.LiveRun) -> None:
         panels.heatmap_panel(ref, cursor, key="live-hm")
     st.subheader("Stored moments and resonance hits")
     panels.moments_panel(ref, cursor, key="live-mo")
+    st.subheader("Stored signatures")
+    live_signatures(run, ref)
+
+
+MIN_FIT = 8
+
+
+@panels.guarded
+def live_signatures(run: live_driver.LiveRun, ref: panels.RunRef) -> None:
+    """UMAP fitted once on the moments stored so far; moments stored later are placed with ``transform``."""
+    from app.figures.projection import projection_figure, projection_points
+    from app.projection import ProjectionParams, SignatureProjector
+
+    signatures = cache.query(ref.path, "signatures", run_id=ref.run_id)
+    if len(signatures) < MIN_FIT:
+        st.info(f"{len(signatures)} moments stored so far; the projection is fitted once {MIN_FIT} are stored.")
+        return
+    if not panels.umap_ready(key="live-pj", count=len(signatures)):
+        return
+    if run.projector is None:
+        vocab = getattr(getattr(run, "session", None), "lm", None)
+        params = ProjectionParams(kind="topk", seed=0, vocab_size=vocab.vocab_size if vocab is not None else None)
+        run.projector = SignatureProjector(params, cache_dir=cache.PROJECTION_CACHE)
+        run.fitted = run.projector.fit(signatures)
+    later = signatures[~signatures["moment_id"].isin(run.fitted["moment_id"])]
+    placed = pd.DataFrame({"x": [], "y": [], "hover": []})
+    if len(later):
+        xy = run.projector.transform(later)
+        placed = projection_points(later.assign(x=xy[:, 0], y=xy[:, 1]), color_by="trigger")
+    points = projection_points(run.fitted, color_by="trigger")
+    note = f"fitted on the first {len(points)} moments; {len(placed)} later ones placed with transform (stars)"
+    fig = projection_figure(points, color_by="trigger", note=note, highlight=placed)
+    panels.show_figure(fig, pd.concat([points.assign(placed=False), placed.assign(placed=True)], ignore_index=True),
+                       name=f"{run.run_id}-live-signatures", key="live-pj-fig", caption=(
+        "Stored moments by their top-k distributions (Hellinger UMAP). The projection is fitted once; moments "
+        "stored afterwards are placed into it with UMAP's transform, drawn as stars."))
 
 
 def replay_link(run: live_driver.LiveRun) -> None:

@@ -23,6 +23,7 @@ import json
 import duckdb
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from tracing.writer import DuckDBRecorder
@@ -145,6 +146,28 @@ def running_trace(tmp_path: Path):
     rec.__exit__(None, None, None)
 
 
+def make_tiny_checkpoint(folder: Path, family: str, seed: int = 0) -> Path:
+    """A randomly initialised, very small MemNet or CLS checkpoint folder (weights via safetensors)."""
+    from engine.checkpoint import save_checkpoint
+    from engine.models import MODELS
+
+    spec = MODELS[family]
+    small = {"memnet": dict(vocab_size=64, d_model=16, n_layers=1, n_attn_heads=2, n_heads=2, n_slots=8, slot_dim=8,
+                            bottleneck_dim=8, chunk_size=8, window=16),
+             "cls": dict(vocab_size=64, d_model=16, n_heads=2, n_layers=1, d_ff=32, max_len=512)}[family]
+    config = spec.make_config(**small)
+    torch.manual_seed(seed)
+    model = spec.build(config)
+    return save_checkpoint(folder, model, family=family, config=config,
+                           extra={"train": {"task": "recall", "task_params": {}}})
+
+
+@pytest.fixture()
+def tiny_checkpoint():
+    """``tiny_checkpoint(folder, family, seed=0)``: write a tiny checkpoint and return its folder."""
+    return make_tiny_checkpoint
+
+
 @pytest.fixture()
 def app_env(monkeypatch: pytest.MonkeyPatch, traces_dir: Path, tmp_path: Path) -> Path:
     """Point the app at ``traces_dir`` and its live runs at a temporary folder."""
@@ -192,6 +215,19 @@ def array_shape(value) -> tuple[int, ...]:
     return (len(value),) + (array_shape(value[0])[0:] if value and isinstance(value[0], list) else ())
 
 
+def request_umap(at: AppTest, key: str) -> None:
+    """Press a panel's "Project signatures (UMAP)" button (absent once this process asked for UMAP),
+    wait for UMAP's compilation, and rerun the page."""
+    from app.projection import warm_up_in_background
+
+    for button in at.button:
+        if button.key == key:
+            button.click().run()
+            break
+    warm_up_in_background().join()
+    at.run()
+
+
 def texts(elements) -> list[str]:
     return [str(e.value) for e in elements]
 
@@ -222,5 +258,5 @@ def folder_digest(folder: Path) -> dict[str, str]:
 @pytest.fixture()
 def ui(app_env: Path) -> SimpleNamespace:
     """The AppTest helpers above, with the app pointed at ``traces_dir`` (``ui.open("replay", {...})``)."""
-    return SimpleNamespace(open=open_page, ok=no_exceptions, no_traceback=no_traceback, shape=array_shape, texts=texts, specs=chart_specs,
+    return SimpleNamespace(open=open_page, ok=no_exceptions, no_traceback=no_traceback, shape=array_shape, request_umap=request_umap, texts=texts, specs=chart_specs,
                            chart=chart_titled, digest=folder_digest)

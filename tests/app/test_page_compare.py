@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from app.figures.diff import moment_overlap
 from app.figures.survival import logrank
@@ -75,24 +74,9 @@ def test_runs_of_different_families_are_refused(ui, traces_dir):
     assert not at.get("plotly_chart")
 
 
-def _tiny_checkpoint(folder: Path, family: str) -> Path:
-    from engine.checkpoint import save_checkpoint
-    from engine.models import MODELS
-
-    spec = MODELS[family]
-    small = {"memnet": dict(vocab_size=64, d_model=16, n_layers=1, n_attn_heads=2, n_heads=2, n_slots=8, slot_dim=8,
-                            bottleneck_dim=8, chunk_size=8, window=16),
-             "cls": dict(vocab_size=64, d_model=16, n_heads=2, n_layers=1, d_ff=32, max_len=512)}[family]
-    config = spec.make_config(**small)
-    torch.manual_seed(0)
-    model = spec.build(config)
-    return save_checkpoint(folder, model, family=family, config=config,
-                           extra={"train": {"task": "recall", "task_params": {}}})
-
-
-def test_checkpoints_of_different_families_are_refused(ui, tmp_path):
-    memnet = _tiny_checkpoint(tmp_path / "memnet", "memnet")
-    cls = _tiny_checkpoint(tmp_path / "cls", "cls")
+def test_checkpoints_of_different_families_are_refused(ui, tmp_path, tiny_checkpoint):
+    memnet = tiny_checkpoint(tmp_path / "memnet", "memnet")
+    cls = tiny_checkpoint(tmp_path / "cls", "cls")
     at = ui.open("compare", state={"cmp-mode": "Two checkpoints on one input", "cmp-A-ckpt": str(memnet),
                                    "cmp-B-ckpt": str(cls)})
     ui.no_traceback(at)
@@ -102,10 +86,9 @@ def test_checkpoints_of_different_families_are_refused(ui, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_checkpoints_run_on_one_input(ui, tmp_path):
-    a = _tiny_checkpoint(tmp_path / "a", "memnet")
-    torch.manual_seed(1)
-    b = _tiny_checkpoint(tmp_path / "b", "memnet")
+def test_two_checkpoints_run_on_one_input(ui, tmp_path, tiny_checkpoint):
+    a = tiny_checkpoint(tmp_path / "a", "memnet", seed=0)
+    b = tiny_checkpoint(tmp_path / "b", "memnet", seed=1)
     at = ui.open("compare", state={"cmp-mode": "Two checkpoints on one input", "cmp-A-ckpt": str(a),
                                    "cmp-B-ckpt": str(b), "cmp-task": "recall"})
     at.button(key="cmp-run").click().run()
@@ -117,3 +100,16 @@ def test_two_checkpoints_run_on_one_input(ui, tmp_path):
     accuracy = ui.chart(at, "accuracy vs")
     assert len(accuracy["data"]) == 2
     assert ui.shape(accuracy["data"][0]["x"]) == (4,)  # distances 8, 16, 32, 64
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("umap")  # shares the UMAP compilation with the other projection tests
+def test_aligned_projection_shares_axes(ui, traces_dir):
+    at, run_id, _ = _open_pair(ui, traces_dir, ("moment.duckdb", "moment-demo"), ("moment.duckdb", "moment-demo"))
+    ui.request_umap(at, "cmp-pj-start")
+    ui.ok(at)
+    panes = [s for s in ui.specs(at) if "stored signatures" in str(s["layout"].get("title", {}))]
+    assert len(panes) == 2
+    assert panes[0]["layout"]["xaxis"]["range"] == panes[1]["layout"]["xaxis"]["range"]
+    n = len(TraceStore(traces_dir / "moment.duckdb").signatures(run_id))
+    assert all(sum(ui.shape(t["x"])[0] for t in pane["data"]) == n for pane in panes)

@@ -103,10 +103,8 @@ def test_unavailable_model_is_refused_with_advice(ui, app_env):
     assert any("does not exist" in e for e in ui.texts(at.error))
 
 
-def test_memnet_checkpoint_runs_on_its_task_and_is_revealed(ui, app_env, tmp_path):
-    from test_page_compare import _tiny_checkpoint  # noqa: PLC0415 - the same tiny checkpoint helper
-
-    folder = _tiny_checkpoint(tmp_path / "memnet", "memnet")
+def test_memnet_checkpoint_runs_on_its_task_and_is_revealed(ui, app_env, tmp_path, tiny_checkpoint):
+    folder = tiny_checkpoint(tmp_path / "memnet", "memnet")
     at = ui.open("live", state={"live-kind": "memnet", "live-memnet-ckpt": "other folder...",
                                 "live-memnet-path": str(folder), "live-task": "recall"})
     at.button(key="live-start").click().run()
@@ -121,3 +119,27 @@ def test_memnet_checkpoint_runs_on_its_task_and_is_revealed(ui, app_env, tmp_pat
     run.stop()
     at.run()
     assert TraceStore(run.trace).runs().set_index("run_id").at[run.run_id, "family"] == "memnet"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("umap")  # shares the UMAP compilation with the other projection tests
+def test_live_projection_is_fitted_once_then_places_new_moments_with_transform(ui, app_env):
+    story = "The harbour clerk Listho Katumlis opened the ledger of Ebbdunmoor and wrote that the compass was sold. "
+    at = ui.open("live", state={"live-prompt": story * 3, "live-max": 24, "live-gamma": 1.0, "live-minage": 4})
+    at.button(key="live-start").click().run()
+    run = at.session_state["live-run"]
+    store = TraceStore(run.trace)
+    while len(store.signatures(run.run_id)) < 8 and not run.done:
+        at.run()
+    assert not run.done, "the run ended before 8 moments were stored; the test needs more tokens"
+    ui.request_umap(at, "live-pj-start")
+    ui.ok(at)
+    fitted = len(run.fitted)
+    assert fitted >= 8 and run.projector is not None
+    _finish(at)
+    total = len(store.signatures(run.run_id))
+    spec = ui.chart(at, "Stored signatures")
+    placed = [t for t in spec["data"] if t["name"] == "new"]
+    shown_fitted = sum(ui.shape(t["x"])[0] for t in spec["data"] if t["name"] != "new")
+    assert shown_fitted == fitted == len(run.fitted)  # the fit is never redone
+    assert total > fitted and placed and ui.shape(placed[0]["x"]) == (total - fitted,)

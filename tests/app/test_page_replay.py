@@ -178,14 +178,10 @@ def test_pages_never_write_to_traces(ui, traces_dir):
 @pytest.mark.xdist_group("umap")  # shares the UMAP compilation with tests/app/test_projection.py
 def test_signature_projection_on_request(ui, traces_dir):
     """The UMAP panel compiles on request, then shows every stored signature up to the cursor."""
-    from app.projection import warm_up_in_background
-
     path = traces_dir / "moment.duckdb"
     run_id = _run_id(path, "moment-demo")
     at = ui.open("replay", {"trace": "moment.duckdb", "run": run_id, "cursor": "20"})
-    at.button(key="replay-pj-start").click().run()
-    warm_up_in_background().join()
-    at.run()
+    ui.request_umap(at, "replay-pj-start")
     ui.ok(at)
     spec = ui.chart(at, "Stored signatures")
     shown = sum(ui.shape(trace["x"])[0] for trace in spec["data"])
