@@ -235,3 +235,20 @@ def test_two_recorders_share_a_file_in_one_process(trace_path):
     con.close()
     assert counts == {rec.run_id: 500 for rec in recorders}
     assert statuses == {"complete"}
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_tensors_round_trip_like_cpu_tensors(tmp_path):
+    def script(rec, device):
+        rec.events(step=0, op="read", memory="slot", head=torch.tensor([0, 1], device=device),
+                   cell=torch.tensor([3, 4], device=device), weight=torch.tensor([0.5, 0.25], device=device, dtype=torch.bfloat16))
+        rec.steps(step=0, topk_ids=torch.tensor([[1, 2]], device=device), topk_probs=torch.tensor([[0.75, 0.25]], device=device))
+
+    tables = {}
+    for device in ("cpu", "cuda"):
+        with DuckDBRecorder(tmp_path / f"{device}.duckdb", family="memnet") as rec:
+            script(rec, device)
+        tables[device] = {t: read_table(tmp_path / f"{device}.duckdb", t, rec.run_id).drop_columns(["run_id"]).to_pylist()
+                          for t in ("memory_events", "steps")}
+    assert tables["cuda"] == tables["cpu"]
