@@ -39,7 +39,7 @@ def stored(path) -> tuple[int, str]:
         con.close()
 
 
-def test_failed_flushes_keep_data_and_retry(trace_path):
+def test_failed_flushes_keep_data_and_retry(trace_path, caplog):
     rec = DuckDBRecorder(trace_path, family="memnet", flush_interval=0.05, lock_timeout=0.1)
     rec.events(step=0, op="write", memory="slot", cell=np.arange(100))
     wait_for(lambda: rec.flushed_rows == 100)
@@ -49,8 +49,9 @@ def test_failed_flushes_keep_data_and_retry(trace_path):
     try:
         failures_before = rec.failures
         rec.events(step=1, op="write", memory="slot", cell=np.arange(250))
-        wait_for(lambda: rec.failures >= failures_before + 2)
+        wait_for(lambda: rec.failures >= failures_before + 3)
         assert isinstance(rec.error, TraceLockedError)
+        assert any("3 flushes" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
         rec.events(step=2, op="write", memory="slot", cell=np.arange(50))
         wait_for(lambda: rec.unwritten_rows() == 300 and rec.pending_rows() == 0)  # drained, kept
         assert rec.flushed_rows == 100
