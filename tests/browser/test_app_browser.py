@@ -98,6 +98,6 @@ def test_runs_and_compare_pages_load(page, app_url, artifacts_dir):
     page.screenshot(path=str(artifacts_dir / "browser-runs.png"), full_page=True)
     _navigate(page, "Compare")
     page.locator(".stPlotlyChart").first.wait_for(timeout=TIMEOUT_MS)
-    page.get_by_text("Differences").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("heading", name="Differences").wait_for(timeout=TIMEOUT_MS)
     page.screenshot(path=str(artifacts_dir / "browser-compare.png"), full_page=True)
     assert page.console_errors == []
