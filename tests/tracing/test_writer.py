@@ -252,3 +252,20 @@ def test_cuda_tensors_round_trip_like_cpu_tensors(tmp_path):
         tables[device] = {t: read_table(tmp_path / f"{device}.duckdb", t, rec.run_id).drop_columns(["run_id"]).to_pylist()
                           for t in ("memory_events", "steps")}
     assert tables["cuda"] == tables["cpu"]
+
+
+def test_heartbeat_is_refreshed_even_with_a_long_flush_interval(trace_path, monkeypatch):
+    import tracing.writer as writer
+
+    monkeypatch.setattr(writer, "HEARTBEAT_PERIOD_S", 0.05)  # stands for the 10 s cap, to keep the test short
+    rec = DuckDBRecorder(trace_path, family="memnet", flush_interval=3600.0)
+
+    def beats():
+        con = open_trace(trace_path, read_only=True)
+        try:
+            return con.execute("SELECT created, heartbeat FROM runs").fetchone()
+        finally:
+            con.close()
+
+    wait_for(lambda: (lambda created, beat: beat > created)(*beats()))
+    rec.finish()
