@@ -144,6 +144,28 @@ def lifecycles_until(lifecycles: pd.DataFrame, cursor: int | None) -> pd.DataFra
     return frame
 
 
+TOKEN_WINDOW = 400
+
+
+def token_window(steps: pd.DataFrame, cursor: int | None, size: int | None = None) -> pd.DataFrame:
+    """At most ``size`` (default :data:`TOKEN_WINDOW`) consecutive tokens, centred on the cursor
+    (the last ones without a cursor)."""
+    size = size or TOKEN_WINDOW
+    if len(steps) <= size:
+        return steps
+    at = len(steps) - 1 if cursor is None else int(steps["step"].searchsorted(cursor))
+    start = max(0, min(len(steps) - size, at - size // 2))
+    return steps.iloc[start : start + size]
+
+
+def spaced_tokens(steps: pd.DataFrame) -> pd.DataFrame:
+    """Task tokens (``t17``, ...) carry no spaces; give them one so the strip wraps and reads."""
+    text = steps["token_text"].fillna("").astype(str)
+    if len(text) and not text.str.contains(r"\s").any():
+        return steps.assign(token_text=text + " ")
+    return steps
+
+
 def add_cursor_line(fig: go.Figure, cursor: int | None) -> go.Figure:
     """A dashed vertical line at the cursor's step (on the x axis of step-based figures)."""
     if cursor is not None:
@@ -165,7 +187,11 @@ def tokens_panel(ref: RunRef, cursor: int | None, *, key: str) -> None:
     color_by = st.segmented_control(
         "Colour tokens by", ["surprisal", "entropy"], default="surprisal", key=f"{key}-color", required=True
     )
-    st.html(tokens.tokens_html(steps, color_by=color_by, cursor=cursor, dim_after_cursor=cursor is not None))
+    shown = spaced_tokens(token_window(steps, cursor))
+    st.html(tokens.tokens_html(shown, color_by=color_by, cursor=cursor, dim_after_cursor=cursor is not None))
+    if len(shown) < len(steps):
+        st.caption(f"Showing tokens {int(shown['step'].iloc[0])}-{int(shown['step'].iloc[-1])} of {len(steps)} "
+                   "(a window around the cursor).")
     if cursor is not None:
         at = steps[steps["step"] == cursor]
         if len(at):

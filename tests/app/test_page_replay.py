@@ -215,3 +215,15 @@ def test_url_cannot_leave_the_folder(ui, traces_dir):
     ui.ok(at)
     assert at.selectbox(key="replay-trace").value == "cls.duckdb"  # unknown names fall back to the first trace
     assert at.query_params["trace"] == "cls.duckdb"
+
+
+def test_long_runs_show_a_token_window_around_the_cursor(ui, traces_dir, monkeypatch):
+    from app import panels
+
+    monkeypatch.setattr(panels, "TOKEN_WINDOW", 10)
+    run_id = _run_id(traces_dir / "moment.duckdb", "moment-demo")
+    at = ui.open("replay", {"trace": "moment.duckdb", "run": run_id, "cursor": "20"})
+    ui.ok(at)
+    body = at.get("html")[0].proto.body
+    assert body.count("<span") == 10 and 'data-step="20"' in body and 'data-step="14"' not in body
+    assert any("Showing tokens 15-24 of 40" in c for c in ui.texts(at.caption))
