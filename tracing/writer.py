@@ -147,6 +147,7 @@ class DuckDBRecorder(BufferedRecorder):
         self.lock_timeout = float(lock_timeout)
         self.on_flush = on_flush
         self.status = "running"
+        self.writer_pid = os.getpid()
         self.flushed_rows = 0
         self.error: Exception | None = None
         self.failures = 0
@@ -171,7 +172,7 @@ class DuckDBRecorder(BufferedRecorder):
             device=device,
             versions=json.dumps(software_versions(), sort_keys=True),
             schema_version=SCHEMA_VERSION,
-            writer_pid=os.getpid(),
+            writer_pid=self.writer_pid,
             writer_host=this_host(),
             cell_state_sampling=cell_state_sampling,
         )
@@ -386,8 +387,11 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
 
 @atexit.register
 def _finish_abandoned() -> None:
-    """At interpreter exit, write what unfinished recorders still buffer and mark their runs crashed."""
-    for recorder in list(_unfinished):
+    """At interpreter exit, write what unfinished recorders still buffer and mark their runs crashed.
+
+    Only recorders created by this process: a forked child that exits must not end its parent's run.
+    """
+    for recorder in [r for r in _unfinished if r.writer_pid == os.getpid()]:
         try:
             recorder.finish("crashed")
         except Exception as exc:  # noqa: BLE001 - exiting: report, never raise

@@ -110,3 +110,25 @@ def test_exit_without_finish_writes_the_buffer_and_marks_crashed(trace_path):
     con.close()
     assert events == n_steps * ROWS_PER_STEP and n_steps > 0
     assert status == "crashed"
+
+
+def test_a_forked_child_exiting_does_not_end_the_parents_run(trace_path):
+    import tracing.writer as writer
+
+    rec = DuckDBRecorder(trace_path, family="memnet", flush_interval=30.0)
+    rec.metric("loss", 1.0)
+    pid = os.fork()
+    if pid == 0:  # the child runs what its interpreter would run at exit, then leaves
+        try:
+            writer._finish_abandoned()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    con = open_trace(trace_path, read_only=True)
+    status = con.execute("SELECT status FROM runs").fetchone()[0]
+    con.close()
+    assert status == "running"
+    rec.finish()
+    con = duckdb.connect(str(trace_path), read_only=True)
+    assert con.execute("SELECT status, (SELECT count(*) FROM metrics) FROM runs").fetchone() == ("complete", 1)
+    con.close()
