@@ -1,7 +1,7 @@
 """``memscope export-figures TRACE --run ID --out DIR``: the heatmap and survival figures as files.
 
-For every memory of the run it writes the write and read heatmaps (and the usage and age
-heatmaps when cell states were recorded), then the Kaplan-Meier survival figure, each as PNG,
+For every memory of the run it writes the write, read and resonance heatmaps (those with
+events) and the usage and age heatmaps (when cell states were recorded), then the Kaplan-Meier survival figure, each as PNG,
 SVG and/or CSV of its data. File names are built from fixed words and the memory's name reduced
 to ``[A-Za-z0-9_-]``; nothing is written outside DIR.
 """
@@ -19,7 +19,7 @@ from app.cli import cli
 from app.cli.errors import UserError
 
 FORMATS = ("png", "svg", "csv")
-HEATMAP_VALUES = (("write", "writes"), ("read", "reads"), ("usage", "usage"), ("age", "age"))
+HEATMAP_VALUES = (("write", "writes"), ("read", "reads"), ("resonance", "resonance hits"), ("usage", "usage"), ("age", "age"))
 """Heatmaps exported per memory: store value and colour bar label (empty ones are skipped)."""
 
 
