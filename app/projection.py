@@ -474,6 +474,15 @@ def warm_up(*, aligned: bool = False, large: bool = False) -> float:
 
 
 _WARM_UP: threading.Thread | None = None
+_WARM_UP_RESULT: dict[str, object] = {}
+
+
+def _warm_up_recorded(**kwargs: bool) -> None:
+    """Run :func:`warm_up`, keeping its seconds or its error for :func:`warm_up_status`."""
+    try:
+        _WARM_UP_RESULT["seconds"] = warm_up(**kwargs)
+    except Exception as exc:  # reported through warm_up_status(); a thread has no caller to raise to
+        _WARM_UP_RESULT["error"] = f"{type(exc).__name__}: {exc}"
 
 
 def warm_up_in_background(*, aligned: bool = False, large: bool = False) -> threading.Thread:
@@ -481,6 +490,12 @@ def warm_up_in_background(*, aligned: bool = False, large: bool = False) -> thre
     global _WARM_UP
     with _MODELS_LOCK:
         if _WARM_UP is None:
-            _WARM_UP = threading.Thread(target=warm_up, kwargs={"aligned": aligned, "large": large}, name="memscope-umap-warm-up", daemon=True)
+            _WARM_UP = threading.Thread(target=_warm_up_recorded, kwargs={"aligned": aligned, "large": large},
+                                        name="memscope-umap-warm-up", daemon=True)
             _WARM_UP.start()
         return _WARM_UP
+
+
+def warm_up_status() -> dict[str, object]:
+    """``{}`` while the background warm-up runs (or never started), then ``{"seconds": s}`` or ``{"error": text}``."""
+    return dict(_WARM_UP_RESULT)

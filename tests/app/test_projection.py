@@ -22,6 +22,7 @@ from app.projection import (
     procrustes_transform,
     topk_matrix,
     warm_up_in_background,
+    warm_up_status,
 )
 
 
@@ -117,6 +118,8 @@ def test_warm_up_runs_once_in_the_background():
     assert warm_up_in_background() is thread
     thread.join(timeout=300)
     assert not thread.is_alive()
+    status = warm_up_status()
+    assert "error" not in status and status["seconds"] > 0
 
 
 @pytest.mark.slow
