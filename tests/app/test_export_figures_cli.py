@@ -99,3 +99,13 @@ def test_unknown_run_missing_trace_and_file_as_out_fail_in_one_line(slot_trace, 
     code, _, err = run_cli(["export-figures", trace, "--run", "x", "--out", blocker], capsys)
     assert code == 2 and "is not a folder" in err
     assert not (tmp_path / "o").exists()  # nothing written on failure
+
+
+def test_run_without_memory_events_fails_in_one_line(tmp_path, capsys):
+    trace = tmp_path / "empty.duckdb"
+    with DuckDBRecorder(trace, name="empty", family="moment", model="tiny-lm", input="") as rec:
+        rec.steps(step=np.arange(3), token_id=np.arange(3), entropy=np.ones(3, np.float32))
+        run_id = rec.run_id
+    code, _, err = run_cli(["export-figures", trace, "--run", run_id, "--out", tmp_path / "o"], capsys)
+    assert code == 2 and err.strip() == f"error: run {run_id} has no memory events: nothing to export"
+    assert not (tmp_path / "o").exists()
