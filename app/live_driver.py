@@ -29,7 +29,7 @@ from tracing.writer import DuckDBRecorder
 
 LM_KINDS = ("tiny", "hf")
 CHECKPOINT_KINDS = ("memnet", "cls")
-SWEEPS = {"recall": [8, 16, 32, 64], "mqar": [2, 4, 8], "mqar-forget": [2, 4, 8], "assoc-recall": [2, 4, 8], "continual": None}
+SWEEPS = {"recall": [8, 16, 32, 64], "mqar": [2, 4, 8], "mqar-forget": [2, 4, 8], "assoc-recall": [8, 16, 32, 64], "continual": None}
 """Evaluation points of the accuracy curve per task (distance, pairs, or every continual task)."""
 
 
@@ -77,6 +77,35 @@ def find_checkpoints(root: Path) -> dict[str, list[Path]]:
         if family in found:
             found[family].append(config.parent)
     return found
+
+
+def training_task(folder: str | Path) -> str | None:
+    """The task a checkpoint was trained on (``config.json``'s ``train.task``), if it says."""
+    from engine.checkpoint import read_config
+
+    return (read_config(folder).get("train", {}) or {}).get("task")
+
+
+def task_inputs(checkpoint: Any, task: str) -> dict[str, Any]:
+    """Parameters of ``task`` for this checkpoint: its training parameters when it is the training
+    task (the swept one left out), checked against the model's vocabulary."""
+    from engine.tasks import make_task
+    from engine.training.eval_trace import SWEEP_PARAM
+
+    train = checkpoint.extra.get("train", {}) or {}
+    params = dict(train.get("task_params", {}) or {}) if train.get("task") == task else {}
+    params.pop(SWEEP_PARAM.get(task, ""), None)
+    try:
+        vocab = make_task(task, **params).vocab_size
+    except ValueError as exc:
+        raise LiveInputError(f"task {task}: {exc}") from None
+    model_vocab = getattr(checkpoint.config, "vocab_size", None)
+    if model_vocab is not None and vocab > model_vocab:
+        raise LiveInputError(
+            f"task {task} needs a vocabulary of {vocab} tokens but this {checkpoint.family} model has {model_vocab}; "
+            f"pick the task it was trained on ({train.get('task') or 'see its config.json'})"
+        )
+    return params
 
 
 def with_overrides(checkpoint: Any, overrides: dict[str, Any]) -> Any:
@@ -170,13 +199,13 @@ class LiveRun:
 class CheckpointRun(LiveRun):
     """A MemNet / CLS checkpoint evaluated on its task, recorded, then revealed step by step."""
 
-    def __init__(self, checkpoint: Any, *, task: str, task_params: dict[str, Any], seed: int, trace: Path,
-                 name: str, device: str = "cpu") -> None:
+    def __init__(self, checkpoint: Any, *, task: str, seed: int, trace: Path, name: str, device: str = "cpu") -> None:
         from engine.tasks import TASKS
         from engine.training.eval_trace import EvalPlan, evaluate_checkpoint
 
         if task not in TASKS:
             raise LiveInputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        task_params = task_inputs(checkpoint, task)
         sweep = SWEEPS.get(task)
         plan = EvalPlan(task=task, params=dict(task_params), sweep=sweep, batches=1, batch_size=16,
                         trace_batch=1, seed=seed, series=name)

@@ -78,7 +78,15 @@ def checkpoint_runs() -> list[panels.RunRef] | None:
     task_col, seed_col, button_col = st.columns([2, 1, 1])
     from engine.tasks import TASKS
 
-    task = task_col.selectbox("Task input (both models)", list(TASKS), key="cmp-task")
+    trained = None
+    if folders[0]:
+        try:
+            trained = live_driver.training_task(folders[0])
+        except ValueError:
+            trained = None
+    names = list(TASKS)
+    task = task_col.selectbox("Task input (both models)", names, index=names.index(trained) if trained in names else 0,
+                              key="cmp-task", help="Default: the task checkpoint A was trained on.")
     seed = seed_col.number_input("Seed", 0, 1_000_000, 1234, key="cmp-seed")
     if not all(folders):
         st.info("Type two checkpoint folders to compare.")
@@ -99,11 +107,13 @@ def checkpoint_runs() -> list[panels.RunRef] | None:
         refs = []
         with st.spinner("Running both checkpoints on the same input..."):
             for side, folder in zip(SIDES, folders):
-                checkpoint = cache.cached_model(families[0], folder, "cpu")
-                run = live_driver.CheckpointRun(
-                    checkpoint, task=task, task_params={}, seed=int(seed), trace=trace,
-                    name=f"{side}: {Path(folder).name}",
-                )
+                try:
+                    checkpoint = cache.cached_model(families[0], folder, "cpu")
+                    run = live_driver.CheckpointRun(checkpoint, task=task, seed=int(seed), trace=trace,
+                                                    name=f"{side}: {Path(folder).name}")
+                except ValueError as exc:
+                    st.error(f"Checkpoint {side}: {exc}.")
+                    return None
                 refs.append(panels.RunRef(str(trace), run.run_id, label=run.name))
         st.session_state["cmp-checkpoint-refs"] = refs
     return st.session_state.get("cmp-checkpoint-refs")

@@ -93,7 +93,7 @@ def start_run(kind: str, source: str, settings: dict, prompt: str, options: dict
         return live_driver.LMRun(model, prompt=prompt, max_new_tokens=options["max_new_tokens"], config=config,
                                  trace=trace, name=name, temperature=options["temperature"], seed=options["seed"])
     model = live_driver.with_overrides(model, live_driver.memory_overrides(kind, **settings))
-    return live_driver.CheckpointRun(model, task=options["task"], task_params={}, seed=options["seed"], trace=trace, name=name)
+    return live_driver.CheckpointRun(model, task=options["task"], seed=options["seed"], trace=trace, name=name)
 
 
 def controls(run: live_driver.LiveRun | None) -> None:
@@ -241,7 +241,10 @@ def main() -> None:
             from engine.tasks import TASKS
 
             prompt = ""
-            options["task"] = st.selectbox("Task input", list(TASKS), key="live-task")
+            trained = live_driver.training_task(source) if source else None
+            names = list(TASKS)
+            options["task"] = st.selectbox("Task input", names, index=names.index(trained) if trained in names else 0,
+                                           key="live-task", help="Default: the task the checkpoint was trained on.")
         options["seed"] = st.number_input("Seed", 0, 1_000_000, 0, key="live-seed")
         settings = memory_settings(kind)
         runs_dir = st.text_input("Record to folder", str(state.parse_app_args().runs), key="live-runs",

@@ -143,3 +143,16 @@ def test_live_projection_is_fitted_once_then_places_new_moments_with_transform(u
     shown_fitted = sum(ui.shape(t["x"])[0] for t in spec["data"] if t["name"] != "new")
     assert shown_fitted == fitted == len(run.fitted)  # the fit is never redone
     assert total > fitted and placed and ui.shape(placed[0]["x"]) == (total - fitted,)
+
+
+def test_checkpoint_task_defaults_to_training_and_refuses_a_task_it_cannot_read(ui, app_env, tmp_path, tiny_checkpoint):
+    folder = tiny_checkpoint(tmp_path / "memnet", "memnet")  # trained (per its config) on recall, vocab 64
+    at = ui.open("live", state={"live-kind": "memnet", "live-memnet-ckpt": "other folder...",
+                                "live-memnet-path": str(folder)})
+    assert at.selectbox(key="live-task").value == "recall"
+    at.selectbox(key="live-task").set_value("assoc-recall").run()
+    at.button(key="live-start").click().run()
+    ui.no_traceback(at)
+    errors = ui.texts(at.error)
+    assert errors and "needs a vocabulary of" in errors[0] and "this memnet model has 64" in errors[0]
+    assert "live-run" not in at.session_state
