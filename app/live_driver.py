@@ -196,6 +196,9 @@ class LiveRun:
         raise NotImplementedError
 
 
+REVEAL_TICKS = 40
+
+
 class CheckpointRun(LiveRun):
     """A MemNet / CLS checkpoint evaluated on its task, recorded, then revealed step by step."""
 
@@ -228,9 +231,11 @@ class CheckpointRun(LiveRun):
         self.last_step = int(steps["step"].max()) if len(steps) else 0
 
     def advance(self, max_steps: int, budget_s: float) -> int:
-        """Reveal up to ``max_steps`` more recorded steps; returns how many were revealed."""
+        """Reveal more recorded steps: ``max_steps``, or a 40th of the run when that is more (a long
+        episode then plays in about 40 ticks); returns how many were revealed."""
         before = self.shown_step
-        self.shown_step = min(self.last_step, self.shown_step + max_steps)
+        stride = max(max_steps, -(-self.last_step // REVEAL_TICKS))
+        self.shown_step = min(self.last_step, self.shown_step + stride)
         self.done = self.shown_step >= self.last_step
         return self.shown_step - before
 
