@@ -156,3 +156,13 @@ def test_checkpoint_task_defaults_to_training_and_refuses_a_task_it_cannot_read(
     errors = ui.texts(at.error)
     assert errors and "needs a vocabulary of" in errors[0] and "this memnet model has 64" in errors[0]
     assert "live-run" not in at.session_state
+
+
+def test_too_long_prompt_keeps_its_end_with_a_warning(ui, app_env):
+    at = _start(ui, "the lighthouse keeper climbed the stairs " * 80, max_new=2)
+    ui.ok(at)
+    warnings = ui.texts(at.warning)
+    assert any("only its end is kept" in w and "the model reads 256" in w for w in warnings)
+    at.button(key="live-stop").click().run()
+    run = at.session_state["live-run"]
+    assert run.done and TraceStore(run.trace).runs().set_index("run_id").at[run.run_id, "status"] == "complete"

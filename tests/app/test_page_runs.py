@@ -52,3 +52,15 @@ def test_folder_without_traces_warns(ui, tmp_path):
     assert any("No runs in" in w for w in ui.texts(at.warning))
     at.text_input(key="runs-folder").set_value(str(tmp_path / "nope")).run()
     assert any("does not exist" in e for e in ui.texts(at.error))
+
+
+def test_command_line_folders_and_defaults(monkeypatch, tmp_path):
+    from app.state import SAMPLE_TRACES, parse_app_args
+
+    monkeypatch.delenv("MEMSCOPE_TRACES", raising=False)
+    monkeypatch.delenv("MEMSCOPE_RUNS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    default = parse_app_args([])
+    assert default.traces == SAMPLE_TRACES.resolve() and default.runs == tmp_path.resolve() / "runs"
+    chosen = parse_app_args(["--traces", str(tmp_path / "t"), "--runs", str(tmp_path / "r"), "--unrelated", "x"])
+    assert chosen.traces == tmp_path / "t" and chosen.runs == tmp_path / "r"
