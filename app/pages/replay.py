@@ -18,8 +18,8 @@ from tracing.folders import list_traces, resolve_inside
 
 PLAY_INTERVAL_S = 0.6
 K_FOLDER, K_TRACE, K_RUN, K_CURSOR = "replay-folder", "replay-trace", "replay-run", "replay-cursor"
-K_PLAYING, K_PENDING, K_TICK, K_SPEED, K_URL = (
-    "replay-playing", "replay-pending", "replay-last-tick", "replay-speed", "replay-url-seen",
+K_PLAYING, K_PENDING, K_TICK, K_SPEED, K_URL, K_HIGH = (
+    "replay-playing", "replay-pending", "replay-last-tick", "replay-speed", "replay-url-seen", "replay-high",
 )
 
 
@@ -85,11 +85,11 @@ def warn_about(run: pd.Series) -> bool:
     """Say what is special about the run; False when there is nothing to show."""
     if run["status"] == "running":
         st.info(
-            "This run is still being written. The view shows what has been flushed so far; "
-            "press **Refresh** (or move the cursor) to see new steps.", icon=":material/hourglass_top:",
+            "This run is still being written. The view shows what has been flushed so far and follows new "
+            "steps every few seconds (a cursor on the last step moves with them).", icon=":material/hourglass_top:",
         )
-        if st.button("Refresh", icon=":material/refresh:"):
-            st.rerun()
+        if st.toggle("Follow the writer", value=True, key="replay-follow"):
+            _watch(str(run.get("path")), str(run.name))
     elif run["status"] == "crashed":
         st.warning(
             "This run's writer stopped without finishing it (crashed). Showing what it flushed before it died.",
@@ -102,6 +102,20 @@ def warn_about(run: pd.Series) -> bool:
         )
         return False
     return True
+
+
+WATCH_S = 2.0
+
+
+@st.fragment(run_every=WATCH_S)
+def _watch(path: str, run_id: str) -> None:
+    """While a run is being written: rerun the page when its file changed (new flushes)."""
+    stamp = cache.file_stamp(path)
+    key = f"replay-stamp-{run_id}"
+    seen = st.session_state.get(key)
+    st.session_state[key] = stamp
+    if seen is not None and seen != stamp:
+        st.rerun()
 
 
 def last_step(ref: panels.RunRef) -> int:
@@ -131,6 +145,10 @@ def cursor_controls(high: int) -> int:
     pending = st.session_state.pop(K_PENDING, None)
     if pending is not None:
         st.session_state[K_CURSOR] = pending
+    previous_high = st.session_state.get(K_HIGH)
+    if previous_high is not None and high > previous_high and st.session_state.get(K_CURSOR) == previous_high:
+        st.session_state[K_CURSOR] = high  # the cursor sat on the last step: follow the growing run
+    st.session_state[K_HIGH] = high
     st.session_state[K_CURSOR] = max(0, min(high, int(st.session_state.get(K_CURSOR, high))))
     playing = st.session_state.get(K_PLAYING, False)
     buttons = st.columns([1, 1, 1.4, 1, 1, 2.6, 7])
@@ -232,6 +250,7 @@ def main() -> None:
         return
     _remember_url(folder=folder, trace=name, run=run.name)
     run_summary(run)
+    run["path"] = str(path)
     if not warn_about(run):
         return
     ref = panels.RunRef(str(path), str(run.name), label=str(run.get("name") or run.name))

@@ -13,7 +13,6 @@ recorder calls of ARCHITECTURE.md), with seeded numpy data small enough for AppT
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -133,17 +132,15 @@ def bad_traces_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def running_trace(tmp_path: Path):
-    """A trace whose run is still being written (the writer is open in this process)."""
+    """``(path, recorder)``: a trace whose run is still being written (its writer open in this process)."""
     path = tmp_path / "live.duckdb"
-    rec = DuckDBRecorder(path, name="still-writing", family="moment", model="tiny-lm", input="hello",
-                         flush_interval=0.05)
-    rec.__enter__()
+    rec = DuckDBRecorder(path, name="still-writing", family="moment", model="tiny-lm", input="hello")
     for t in range(5):
         rec.steps(step=t, token_id=t, token_text=f" w{t}", surprisal=1.0 + t, entropy=2.0, kl=0.1)
         rec.events(step=t, op="write", memory="moment", cell=t)
-    rec.flush() if hasattr(rec, "flush") else threading.Event().wait(0.3)
-    yield path
-    rec.__exit__(None, None, None)
+    rec.flush()
+    yield path, rec
+    rec.finish("complete")
 
 
 def make_tiny_checkpoint(folder: Path, family: str, seed: int = 0) -> Path:

@@ -159,11 +159,20 @@ def test_empty_run_warns(ui, traces_dir):
     assert not at.get("plotly_chart")
 
 
-def test_run_still_being_written_is_shown_with_a_note(ui, running_trace):
-    at = ui.open("replay", {"folder": str(running_trace.parent), "trace": running_trace.name})
+def test_run_still_being_written_is_followed(ui, running_trace):
+    path, recorder = running_trace
+    at = ui.open("replay", {"folder": str(path.parent), "trace": path.name})
     ui.ok(at)
     assert any("still being written" in i for i in ui.texts(at.info))
-    assert {m.label: m.value for m in at.metric}["Status"] == "running"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Status"] == "running" and metrics["Steps"] == "5"
+    assert at.slider(key="replay-cursor").value == 4
+    for t in range(5, 9):  # the writer goes on
+        recorder.steps(step=t, token_id=t, token_text=f" w{t}", surprisal=1.0, entropy=2.0, kl=0.1)
+    recorder.flush()
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Steps"] == "9"
+    assert at.slider(key="replay-cursor").value == 8  # a cursor on the last step follows the run
 
 
 def test_pages_never_write_to_traces(ui, traces_dir):
