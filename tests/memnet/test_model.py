@@ -96,3 +96,19 @@ def test_token_shift_encoder_is_causal(tiny_config):
     a, b = model.encoder(tokens), model.encoder(changed)
     assert torch.equal(a[0, :7], b[0, :7])  # the past does not see the change
     assert not torch.equal(a[0, 8], b[0, 8])  # the next token sees its predecessor
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_traced_equals_untraced_on_cuda_bf16(tiny_config):
+    from engine.device import autocast
+
+    device = torch.device("cuda")
+    model = MemNet(tiny_config).to(device).eval()
+    tokens = torch.randint(0, 20, (2, 33), device=device)
+    with torch.no_grad(), autocast(device):
+        plain = model(tokens).logits
+        rec = MemoryRecorder()
+        traced = model(tokens, recorder=rec).logits
+    assert torch.equal(plain, traced)
+    assert rec.tables()["memory_events"].num_rows > 0
