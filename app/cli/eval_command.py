@@ -71,7 +71,8 @@ def eval_command(
         raise UserError("--distances applies to the recall task only")
     ckpt = load_checkpoint(checkpoint)
     train_params = ckpt.extra.get("train", {}).get("task_params", {}) if ckpt.extra.get("train", {}).get("task") == task else {}
-    base = {k: v for k, v in {**train_params, **params}.items() if k not in ("distance", "n_pairs")}
+    swept = ("distance", "n_pairs", "max_pairs") if sweep else ()
+    base = {k: v for k, v in {**train_params, **params}.items() if k not in swept}
     make_task(task, **base)  # refuses bad parameters before any work
     if getattr(ckpt.config, "vocab_size", None) is not None and make_task(task, **base).vocab_size > ckpt.config.vocab_size:
         raise UserError(f"task {task} needs vocab {make_task(task, **base).vocab_size} but the checkpoint's model has {ckpt.config.vocab_size}")
@@ -79,7 +80,7 @@ def eval_command(
     plan = EvalPlan(task=task, params=base, sweep=sweep, batches=batches, batch_size=batch_size, trace_batch=trace_batch, seed=seed, series=name or checkpoint.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     with DuckDBRecorder(
-        out, name=name or checkpoint.name, family="memnet" if ckpt.family == "memnet" else ckpt.family, model=ckpt.family,
+        out, name=name or checkpoint.name, family=ckpt.family, model=ckpt.family,
         config={"model": vars(ckpt.config), "eval": vars(plan), "checkpoint": str(checkpoint)}, input=f"{task} {json.dumps(base)}", device=describe(dev),
     ) as recorder:
         summary = evaluate_checkpoint(ckpt, plan, recorder, dev, progress=typer.echo)
