@@ -62,5 +62,5 @@ class MemNet(nn.Module):
         if cfg.read_entropy_weight:
             aux["read_entropy"] = cfg.read_entropy_weight * stats.read_entropy_sum / max(stats.n_reads, 1)
         if recorder.enabled:
-            emit_records(recorder, records, step_offset=step_offset, chunk_size=cfg.chunk_size, write_floor=cfg.write_floor)
+            emit_records(recorder, records, step_offset=step_offset, write_floor=cfg.write_floor)
         return ModelOutput(logits, aux, new_state)

@@ -33,7 +33,7 @@ def _emit(recorder: Recorder, op: str, mask: torch.Tensor | None, **columns: tor
     recorder.events(op=op, memory=MEMORY, layer=0, **cols)
 
 
-def emit_records(recorder: Recorder, records: list[ChunkRecord], *, step_offset: int, chunk_size: int, write_floor: float) -> None:
+def emit_records(recorder: Recorder, records: list[ChunkRecord], *, step_offset: int, write_floor: float) -> None:
     """Record every read, write, eviction, update, erase, decay and cell state of ``records``."""
     if not records:
         return

@@ -60,7 +60,7 @@ def test_zero_gate_never_allocates_and_leaves_memory(tiny_config):
     torch.testing.assert_close(new.memory, state.memory)
     assert not new.live.any() and (new.age == 8).all()  # no age reset: nothing was written
     rec = MemoryRecorder()
-    emit_records(rec, records, step_offset=0, chunk_size=4, write_floor=0.1)
+    emit_records(rec, records, step_offset=0, write_floor=0.1)
     ops = set(rec.tables()["memory_events"].column("op").to_pylist())
     assert ops == {"read"}
 
@@ -102,3 +102,25 @@ def test_reads_see_memory_of_previous_chunks_only(tiny_config):
     fresh = bank(io.chunk(0, 4), bank.initial_state(1, torch.device("cpu")))[0]
     # the first chunk reads an empty memory: LayerNorm of zeros is the bias
     torch.testing.assert_close(fresh, bank.read_norm.bias.expand_as(fresh))
+
+
+def test_recorded_events_follow_the_lifecycle_convention(tiny_config):
+    cfg = dataclasses.replace(tiny_config, n_slots=4, top_k=1, chunk_size=1, window=8, n_heads=1, decay=False, usage_weight=0.0)
+    bank = MultiHeadMemoryBank(cfg).eval()
+    io = random_io(1, 1, 6, 8, gate=1.0)
+    io.alloc_gate = torch.ones(1, 1, 6)
+    state = bank.initial_state(1, torch.device("cpu"))
+    state.age = torch.tensor([[[3.0, 2.0, 1.0, 0.0]]])
+    _, _, _, records = bank(io, state, record=True)
+    rec = MemoryRecorder()
+    emit_records(rec, records, step_offset=100, write_floor=0.1)
+    events = rec.tables()["memory_events"].to_pandas()
+    writes = events[events.op == "write"].sort_values("step")
+    assert writes.cell.tolist() == [0, 1, 2, 3, 0, 1] and writes.step.tolist() == list(range(100, 106))
+    assert (writes.weight == 1.0).all() and (writes.gate == 1.0).all()
+    evicts = events[events.op == "evict"]
+    assert evicts.cell.tolist() == [0, 1] and evicts.step.tolist() == [104, 105]  # old content dies as the slot is reused
+    reads = events[events.op == "read"]
+    assert len(reads) == 6 and (reads.weight == 1.0).all()  # top-1: one read per token, weight 1
+    states = rec.tables()["cell_states"].to_pandas()
+    assert len(states) == 6 * 4 and states[states.step == 105].sort_values("cell").age.tolist() == [1.0, 0.0, 3.0, 2.0]
