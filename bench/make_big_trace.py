@@ -83,7 +83,8 @@ def write_memnet_run(path: Path, n_steps: int, state_every: int, rng: np.random.
     config = dict(batch=BATCH, layers=LAYERS, heads=HEADS, slots=SLOTS, topk=TOPK, write_rate=WRITE_RATE)
     with DuckDBRecorder(path, name="big memnet run (bench)", family="memnet", model="memnet-bench", config=config,
                         input="synthetic recall", device="cpu", flush_interval=5.0,
-                        cell_state_sampling=f"every {state_every} steps") as rec, Progress() as bar:
+                        cell_state_sampling=f"every {state_every} steps",
+                        index_on_finish=False) as rec, Progress() as bar:  # queries.py times the raw queries
         task = bar.add_task("memnet run", total=n_steps)
         for lo in range(0, n_steps, CHUNK_STEPS):
             hi = min(lo + CHUNK_STEPS, n_steps)
@@ -134,7 +135,8 @@ def write_lm_run(path: Path, rng: np.random.Generator) -> int:
     """A small second run (moment memory of a language model) in the same file."""
     n = 20_000
     step = np.arange(n)
-    with DuckDBRecorder(path, name="small lm run", family="lm", model="tiny-lm", input="Once upon a time") as rec:
+    with DuckDBRecorder(path, name="small lm run", family="lm", model="tiny-lm", input="Once upon a time",
+                        index_on_finish=False) as rec:
         rec.steps(step=step, token_id=rng.integers(0, 2000, n), token_text=[f"t{i % 97}" for i in range(n)],
                   entropy=rng.gamma(2.0, 1.0, n).astype(np.float32))
         rec.events(step=step, op="write", memory="moment", cell=step)

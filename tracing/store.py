@@ -256,7 +256,13 @@ def _indexed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
 ROLLUP_TABLES: tuple[str, ...] = ("memscope_lifecycles", "memscope_event_counts", "memscope_extents", "memscope_rollups")
 
 
-def index_runs(path: str | Path, run_ids: list[str] | None = None, progress: Callable[[int, int], None] | None = None) -> list[str]:
+def index_runs(
+    path: str | Path,
+    run_ids: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    timeout: float = 5.0,
+) -> list[str]:
     """Pre-aggregate the lifecycles, per-step event counts and heatmap extents of finished runs.
 
     Whole-run lifecycles and event counts scan and sort millions of events, and every heatmap
@@ -266,10 +272,11 @@ def index_runs(path: str | Path, run_ids: list[str] | None = None, progress: Cal
     their rows never change. ``run_ids``
     ``None`` indexes every finished run; naming a running one is an error. Re-indexing rebuilds.
     This WRITES to the file (it is the ``memscope index`` command); reading never does.
-    Returns the indexed run ids; ``progress(done, total)`` is called after each run.
+    Returns the indexed run ids; ``progress(done, total)`` is called after each run. ``timeout``
+    (s) is how long to wait out another process holding the file.
     """
     path = Path(path)
-    store = TraceStore(path)
+    store = TraceStore(path, timeout=timeout)
     with store._connect() as con:
         stored = dict(con.execute(sql("run_statuses")).fetchall())
     if run_ids is None:
@@ -284,7 +291,7 @@ def index_runs(path: str | Path, run_ids: list[str] | None = None, progress: Cal
                     f"run {run_id!r} is still marked running (being written, or its writer died and no writer "
                     "has marked it crashed yet); index it when it has finished"
                 )
-    con = open_trace(path, read_only=False)
+    con = open_trace(path, read_only=False, timeout=timeout)
     try:
         con.execute(sql("rollup_tables"))
         for done, run_id in enumerate(chosen, start=1):

@@ -16,6 +16,11 @@ Crash semantics: a run killed at any moment keeps every row of every committed f
 last ``flush_interval`` of data is lost) and shows as ``crashed`` (:mod:`tracing.liveness`). A
 failed flush loses nothing: its tables are kept and retried at the next interval; when the final
 flush in :meth:`DuckDBRecorder.finish` still fails, :class:`FlushError` says so.
+
+Indexing: after the final flush has committed the run's rows and status, ``finish`` indexes the run
+(:func:`tracing.store.index_runs` for this run only, in its own hold of the file) unless
+``index_on_finish=False``. Indexing only adds derived tables: when it fails, a warning is logged,
+the run stays un-indexed (the store answers from the raw tables) and its data and status are kept.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from tracing.errors import TraceError
 from tracing.liveness import HEARTBEAT_PERIOD_S, mark_crashed, this_host, utc_now
 from tracing.recorder import BufferedRecorder
 from tracing.schema import ARROW_SCHEMAS, SCHEMA_VERSION
+from tracing.store import index_runs
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +119,8 @@ class DuckDBRecorder(BufferedRecorder):
     ``flush_interval`` (s) bounds how much data a crash can lose and how late a reader sees it.
     ``on_flush(total_rows)`` is called on the flush thread after every committed flush;
     :attr:`flushed_rows` holds the same count. Use as a context manager, or call :meth:`finish`.
+    ``index_on_finish`` makes :meth:`finish` index the run (see the module docstring); :attr:`indexed`
+    says whether it was.
 
     State: ``failures`` (failed flushes in a row) and ``error`` (the last one's exception), whose
     rows are kept (:meth:`unwritten_rows`); ``dropped_rows``/``drop_error`` for rows whose columns
@@ -135,6 +143,7 @@ class DuckDBRecorder(BufferedRecorder):
         cell_state_sampling: str | None = None,
         lock_timeout: float = 5.0,
         on_flush: Callable[[int], None] | None = None,
+        index_on_finish: bool = True,
     ) -> None:
         if not flush_interval > 0:
             raise ValueError(f"flush_interval must be positive, got {flush_interval}")
@@ -146,6 +155,8 @@ class DuckDBRecorder(BufferedRecorder):
         self.max_buffered_rows = int(max_buffered_rows)
         self.lock_timeout = float(lock_timeout)
         self.on_flush = on_flush
+        self.index_on_finish = bool(index_on_finish)
+        self.indexed = False
         self.status = "running"
         self.writer_pid = os.getpid()
         self.flushed_rows = 0
@@ -211,7 +222,8 @@ class DuckDBRecorder(BufferedRecorder):
             raise FlushError(f"{self.path}: flush of run {self.run_id} failed: {exc}") from exc
 
     def finish(self, status: str = "complete") -> None:
-        """Stop the flush thread, write what is left and set the run's status (``complete``/``crashed``)."""
+        """Stop the flush thread, write what is left and set the run's status (``complete``/``crashed``),
+        then index the run when ``index_on_finish`` (a failure to index only logs a warning)."""
         if status not in ("complete", "crashed"):
             raise ValueError(f"finish status must be 'complete' or 'crashed', got {status!r}")
         if self.status != "running":
@@ -235,6 +247,8 @@ class DuckDBRecorder(BufferedRecorder):
         self.status = status
         _unfinished.discard(self)
         self._host.close()
+        if self.index_on_finish:
+            self._index()
         if self.dropped_rows:
             raise FlushError(
                 f"{self.path}: run {self.run_id} finished, but {self.dropped_rows} recorded rows were dropped "
@@ -256,6 +270,21 @@ class DuckDBRecorder(BufferedRecorder):
             self.finish("crashed")
         except FlushError as flush_error:  # the original exception matters more: log, let it propagate
             log.error("memscope: %s", flush_error)
+
+    def _index(self) -> None:
+        """Pre-aggregate this finished run (its rows and status are committed; this adds derived tables only).
+
+        Holds the file's process lock, as a flush does, so no recorder of this process attaches the
+        file meanwhile. Any failure leaves the run un-indexed and is logged, never raised.
+        """
+        try:
+            with path_lock(self.path):
+                index_runs(self.path, [self.run_id], timeout=self.lock_timeout)
+        except Exception as exc:  # noqa: BLE001 - indexing is an optimisation; the run is already safe
+            log.warning("memscope: run %s in %s finished but was not indexed (queries read the raw tables): %s",
+                        self.run_id, self.path, exc)
+            return
+        self.indexed = True
 
     # -- flushing ------------------------------------------------------------------------
     def _flush_loop(self) -> None:

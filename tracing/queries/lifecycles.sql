@@ -5,6 +5,8 @@
 -- Within one step deaths come before writes (an evict then a write re-allocates a slot);
 -- rowid (insertion order) breaks the remaining ties. The window carries a death code (position
 -- in $death_ops, NULL for a write) instead of the op string: a narrower sort.
+-- The output order is total (ties of born broken by every other column), so this answer and
+-- lifecycles_rollup.sql's list several writes to one cell at one step in the same order.
 WITH last AS (
     SELECT greatest(
         coalesce((SELECT max(step) FROM memory_events WHERE run_id = $run_id), 0),
@@ -40,4 +42,4 @@ SELECT
     gate AS write_gate
 FROM ordered CROSS JOIN last
 WHERE death IS NULL
-ORDER BY batch, memory, layer, head, cell, born
+ORDER BY batch, memory, layer, head, cell, born, died, cause, write_weight, write_gate

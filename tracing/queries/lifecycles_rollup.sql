@@ -3,4 +3,4 @@ SELECT batch, memory, layer, head, cell, born, died, duration, observed, cause, 
 FROM memscope_lifecycles
 WHERE run_id = $run_id
   AND ($memory IS NULL OR memory = $memory)
-ORDER BY batch, memory, layer, head, cell, born
+ORDER BY batch, memory, layer, head, cell, born, died, cause, write_weight, write_gate
