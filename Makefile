@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.memscope-installed
 PORT   ?= 8501
 
-.PHONY: app test install bench clean
+.PHONY: app test install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,9 +24,6 @@ app: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -q
-
-bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
