@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -10,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.cli import main
 from tracing.store import TraceStore
 from tracing.writer import DuckDBRecorder
+from tests.cli_helpers import run_cli
 
 pytestmark = pytest.mark.xdist_group("kaleido")
 
@@ -34,16 +33,6 @@ def slot_trace(tmp_path_factory) -> tuple[Path, str]:
                                 usage=np.full(4, 0.5, np.float32), norm=np.ones(4, np.float32))
         run_id = rec.run_id
     return path, run_id
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_exports_heatmaps_and_survival_in_every_format(slot_trace, tmp_path, capsys):

@@ -12,17 +12,7 @@ import urllib.request
 import pytest
 
 import app.cli.app_command as app_command
-from app.cli import main
-
-
-def cli(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.cli_helpers import run_cli as cli
 
 
 def test_app_runs_streamlit_bound_to_localhost(tmp_path, capsys, monkeypatch):

@@ -9,28 +9,12 @@ import numpy as np
 import pytest
 
 import tracing.connection as connection
-from app.cli import main
 from tracing.schema import SCHEMA_VERSION
 from tracing.store import TraceStore
 from tracing.writer import DuckDBRecorder
+from tests.cli_helpers import run_cli as cli, one_line_error
 
 HOSTILE_NAME = """Robert'); DROP TABLE runs;-- "q" [bold]markup[/bold] %s"""
-
-
-def cli(argv, capsys):
-    """Run ``memscope ARGV``; return (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line_error(code, err, phrase):
-    lines = err.strip().splitlines()
-    return code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and phrase in lines[0] and "Traceback" not in err
 
 
 @pytest.fixture

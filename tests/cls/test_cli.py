@@ -8,26 +8,12 @@ import pytest
 
 from app.cli import main
 from tracing.store import TraceStore
+from tests.cli_helpers import run_cli as cli, one_line_error
 
 TINY = [
     "--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1", "--set", "model.d_ff=32",
     "--set", "model.chunk_size=8", "--set", "task.n_pairs=3", "--set", "task.n_keys=64", "--set", "task.n_values=4",
 ]
-
-
-def cli(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line_error(code, err, phrase):
-    lines = err.strip().splitlines()
-    return code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and phrase in lines[0]
 
 
 @pytest.fixture(scope="module")

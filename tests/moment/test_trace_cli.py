@@ -4,18 +4,10 @@ import time
 
 import pytest
 
-from app.cli import main
 from engine.lm.loading import TINY_LM_DIR
+from tests.cli_helpers import run_cli as _run
 
 pytestmark = pytest.mark.skipif(not (TINY_LM_DIR / "model.safetensors").is_file(), reason="the tiny LM is not shipped")
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exc.value.code, captured.out, captured.err
 
 
 def test_trace_records_a_run_readable_by_the_store(tmp_path, capsys):

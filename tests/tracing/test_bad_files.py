@@ -12,12 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from app.cli import main
 from tracing.connection import open_trace
 from tracing.errors import NotATraceError, SchemaVersionError
 from tracing.parquet import export_runs, partition_dir
 from tracing.schema import SCHEMA_VERSION
 from tracing.store import TraceStore
+from tests.cli_helpers import run_cli as cli
 
 
 def _random_bytes(path, kit):
@@ -61,13 +61,6 @@ BAD_FILES = {
     "missing tables": (_missing_tables, NotATraceError, "missing table(s) cell_states"),
     "foreign duckdb": (_foreign, NotATraceError, "not a memscope trace (no memscope_meta table; it has orders)"),
 }
-
-
-def cli(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def assert_one_line_error(code, err, phrase):

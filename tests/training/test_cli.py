@@ -8,17 +8,10 @@ import pytest
 import torch
 
 from app.cli import main
+from tests.cli_helpers import run_cli
 
 TINY = ["--steps", "4", "--batch-size", "4", "--eval-every", "2", "--quiet", "--set", "eval_batches=1", "--set", "task.max_distance=16"]
 MEMNET = ["--set", "model.d_model=16", "--set", "model.n_attn_heads=2", "--set", "model.n_slots=8", "--set", "model.slot_dim=8", "--set", "model.chunk_size=4", "--set", "model.window=8", "--set", "model.n_layers=1"]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
