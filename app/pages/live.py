@@ -202,7 +202,8 @@ def live_signatures(run: live_driver.LiveRun, ref: panels.RunRef) -> None:
     points = projection_points(run.fitted, color_by="trigger")
     note = f"fitted on the first {len(points)} moments; {len(placed)} later ones placed with transform (stars)"
     fig = projection_figure(points, color_by="trigger", note=note, highlight=placed)
-    panels.show_figure(fig, pd.concat([points.assign(placed=False), placed.assign(placed=True)], ignore_index=True),
+    frames = [points.assign(placed=False)] + ([placed.assign(placed=True)] if len(placed) else [])
+    panels.show_figure(fig, pd.concat(frames, ignore_index=True),
                        name=f"{run.run_id}-live-signatures", key="live-pj-fig", caption=(
         "Stored moments by their top-k distributions (Hellinger UMAP). The projection is fitted once; moments "
         "stored afterwards are placed into it with UMAP's transform, drawn as stars."))
