@@ -40,7 +40,7 @@ def chromium() -> Path:
         if os.environ.get("MEMSCOPE_REQUIRE_BROWSER") == "1":
             pytest.fail("MEMSCOPE_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing: apt-get install chromium")
         pytest.skip("no /usr/bin/chromium (apt-get install chromium); set MEMSCOPE_REQUIRE_BROWSER=1 to fail instead")
-    pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api  # noqa: F401  (a dev dependency: missing it is an install error, not a skip)
     return CHROMIUM
 
 

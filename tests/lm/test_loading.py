@@ -5,10 +5,6 @@ import torch
 
 from engine.lm.loading import TINY_LM_DIR, ModelUnavailableError, choose_dtype, load_lm
 
-shipped = pytest.mark.skipif(not (TINY_LM_DIR / "model.safetensors").is_file(), reason="the tiny LM is not shipped")
-
-
-@shipped
 def test_the_embedded_tiny_lm_loads_through_the_generic_path():
     lm = load_lm(None, device="cpu")
     assert lm.dtype == torch.float32 and lm.vocab_size == len(lm.tokenizer) == 8192
@@ -19,7 +15,6 @@ def test_the_embedded_tiny_lm_loads_through_the_generic_path():
     assert logits.shape == (1, ids.shape[1], 8192) and torch.isfinite(logits).all()
 
 
-@shipped
 def test_the_tiny_lm_is_small_enough_to_ship():
     size = sum(p.stat().st_size for p in TINY_LM_DIR.iterdir())
     assert size < 20_000_000

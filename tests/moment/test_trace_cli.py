@@ -2,12 +2,8 @@
 
 import time
 
-import pytest
 
-from engine.lm.loading import TINY_LM_DIR
 from tests.cli_helpers import run_cli as _run
-
-pytestmark = pytest.mark.skipif(not (TINY_LM_DIR / "model.safetensors").is_file(), reason="the tiny LM is not shipped")
 
 
 def test_trace_records_a_run_readable_by_the_store(tmp_path, capsys):
