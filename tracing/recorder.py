@@ -62,7 +62,7 @@ class Recorder(Protocol):
 
     def moments(self, *, moment_id: Any, step: Any, memory: str, **columns: Any) -> None: ...
 
-    def metric(self, name: str, value: float, **columns: Any) -> None: ...
+    def metric(self, name: str, value: Any, **columns: Any) -> None: ...
 
     def finish(self, status: str = "complete") -> None: ...
 
@@ -132,8 +132,10 @@ class BufferedRecorder:
         columns.setdefault("batch", 0)
         self._append("moments", dict(moment_id=moment_id, step=step, memory=memory, **columns))
 
-    def metric(self, name: str, value: float, **columns: Any) -> None:
-        self._append("metrics", dict(name=name, value=float(value), **columns))
+    def metric(self, name: str, value: Any, **columns: Any) -> None:
+        if isinstance(value, (int, float, np.generic)):
+            value = float(value)
+        self._append("metrics", dict(name=name, value=value, **columns))
 
     def finish(self, status: str = "complete") -> None:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -69,9 +69,10 @@ def trace_fast_weights(
     if not sampled:
         return
     sv = torch.linalg.svdvals(history[:, :, sampled].float()).mean(0)  # (H, n, min(d_k, d_v))
-    ranks, values = effective_rank(sv).cpu().tolist(), sv.cpu().tolist()
+    ranks = effective_rank(sv)  # (H, n)
+    steps = torch.tensor(sampled, device=sv.device) + step0  # (n,)
+    index = torch.arange(sv.shape[-1], device=sv.device, dtype=torch.float32)  # (m,)
     for head in range(H):
-        for i, t in enumerate(sampled):
-            rec.metric("fast_weight_effective_rank", ranks[head][i], step=step0 + t, series=f"{series}H{head}")
-            for j, s in enumerate(values[head][i]):
-                rec.metric("fast_weight_singular_value", s, step=step0 + t, x=float(j), series=f"{series}H{head}")
+        rec.metric("fast_weight_effective_rank", ranks[head], step=steps, series=f"{series}H{head}")
+        rec.metric("fast_weight_singular_value", sv[head].reshape(-1), step=steps.repeat_interleave(sv.shape[-1]),
+                   x=index.repeat(len(sampled)), series=f"{series}H{head}")

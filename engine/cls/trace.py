@@ -1,8 +1,7 @@
 """Tracing helpers shared by the CLS memories (fast weights, kNN, graph).
 
 Everything here runs only when ``recorder.enabled``; it hands tensors to the recorder (no
-per-step host copies) except :func:`record_step_metrics`, which copies its per-step values to
-the host once per forward call. Nothing here feeds back into the model's outputs.
+per-step host copies). Nothing here feeds back into the model's outputs.
 """
 
 from __future__ import annotations
@@ -72,6 +71,6 @@ def effective_rank(singular_values: Tensor, eps: float = 1e-12) -> Tensor:
 
 
 def record_step_metrics(rec: Recorder, *, name: str, values: Tensor, step0: int, series: str) -> None:
-    """One metric row per step. ``values (T,)`` (already averaged over batch); one host copy per call."""
-    for t, value in enumerate(values.detach().float().cpu().tolist()):
-        rec.metric(name, value, step=step0 + t, series=series)
+    """One metric row per step. ``values (T,)`` (already averaged over batch), handed over as a tensor."""
+    steps = torch.arange(values.shape[0], device=values.device) + step0
+    rec.metric(name, values.detach().float(), step=steps, series=series)

@@ -238,8 +238,7 @@ class MomentMemory:
             bt = np.broadcast_to(np.arange(B)[None, :], hit.shape)[hit]
             rec.events(step=st, batch=bt, op="resonance", memory=MEMORY, cell=host["hit_id"][..., 0][hit],
                        weight=host["hit_div"][..., 0][hit], gate=host["boost"][hit])
-            for s, value in zip(st.tolist(), host["dlogp"][hit].tolist()):
-                rec.metric("resonance_dlogp", value, step=s, series=MEMORY)
+            rec.metric("resonance_dlogp", host["dlogp"][hit], step=st, series=MEMORY)
 
     def _consolidate(self, need_free: int) -> None:
         cfg = self.config

@@ -56,6 +56,10 @@ def test_trace_holds_writes_reads_and_metrics():
     ranks = m[m.name == "fast_weight_effective_rank"]
     assert sorted(ranks.step.unique()) == [103, 107, 111]  # every svd_every = 4 steps
     assert ranks.value.between(1.0, cfg.head_dim).all()
+    svs = m[(m.name == "fast_weight_singular_value") & (m.series == "L0H0")]
+    assert len(svs) == 3 * cfg.head_dim and sorted(svs.x.unique()) == list(range(cfg.head_dim))
+    for _, per_step in svs.groupby("step"):  # singular values come sorted, largest first
+        assert (per_step.sort_values("x").value.diff().dropna() <= 1e-6).all()
 
 
 def test_read_contributions_match_the_fast_weight_read():

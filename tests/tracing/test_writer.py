@@ -269,3 +269,15 @@ def test_heartbeat_is_refreshed_even_with_a_long_flush_interval(trace_path, monk
 
     wait_for(lambda: (lambda created, beat: beat > created)(*beats()))
     rec.finish()
+
+
+def test_metric_takes_a_column_of_values():
+    """``metric`` takes scalars or per-row arrays/tensors (one call for a whole curve)."""
+    rec = MemoryRecorder("m")
+    rec.metric("loss", 0.5, step=0)
+    rec.metric("drift", torch.tensor([0.1, 0.2, 0.3]), step=torch.arange(3) + 10, x=np.array([1.0, 2.0, 3.0]), series="L0")
+    m = rec.tables()["metrics"].to_pandas()
+    assert m.name.tolist() == ["loss", "drift", "drift", "drift"]
+    assert m.step.tolist() == [0, 10, 11, 12]
+    assert np.allclose(m.value, [0.5, 0.1, 0.2, 0.3])
+    assert m.x.tolist()[1:] == [1.0, 2.0, 3.0] and m.series.tolist()[1:] == ["L0"] * 3
