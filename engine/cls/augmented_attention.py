@@ -60,7 +60,7 @@ class AugmentedAttention(nn.Module):
         if not self.fast:
             return
         self.drift = ContextDrift(d, d, cfg.context_lambda) if cfg.use_context else None
-        self.gate = WriteGate(d, d if cfg.use_context else 0, bias_init=0.0) if cfg.use_gate else None
+        self.gate = WriteGate(d, d if cfg.use_context else 0, bias_init=cfg.gate_bias_init) if cfg.use_gate else None
         self.W_K_fast = nn.Linear(d, d, bias=False)
         self.W_V_fast = nn.Linear(d, d, bias=False)
         self.gamma = nn.Parameter(torch.ones(H))

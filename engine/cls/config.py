@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -38,6 +39,7 @@ class CLSConfig:
     rule: str = "delta"
     eta: float = 0.5
     use_gate: bool = True
+    gate_bias_init: float = 0.0  # b_g at initialisation: g_0 = sigmoid(b_g) (0: half open; 3: 0.95, writes start near eta)
     use_context: bool = True
     context_lambda: float = 0.9
     hyper_rank: int = 2  # rank r of G_phi(h_t) when rule == "hyper"
@@ -64,6 +66,8 @@ class CLSConfig:
         """Raise :class:`CLSConfigError` with a one-line reason on an invalid value."""
         if not 0.0 < float(self.eta) <= 1.0:
             raise CLSConfigError(f"eta must be in (0, 1], got {self.eta}")
+        if not math.isfinite(float(self.gate_bias_init)):
+            raise CLSConfigError(f"gate_bias_init must be a finite number, got {self.gate_bias_init}")
         if not 0.0 < float(self.context_lambda) < 1.0:
             raise CLSConfigError(f"lambda (context drift) must be in (0, 1), got {self.context_lambda}")
         if self.rule not in RULES:

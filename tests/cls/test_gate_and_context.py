@@ -63,9 +63,31 @@ def test_eta_out_of_range_is_refused(eta):
 
 
 def test_other_config_errors_are_one_line():
-    for kwargs in ({"rule": "oja"}, {"d_model": 30, "n_heads": 4}, {"knn_layers": (5,)}):
+    for kwargs in ({"rule": "oja"}, {"d_model": 30, "n_heads": 4}, {"knn_layers": (5,)}, {"gate_bias_init": float("nan")}):
         with pytest.raises(CLSConfigError) as err:
             CLSConfig(**kwargs)
         assert "\n" not in str(err.value)
     with pytest.raises(CLSConfigError, match="unknown CLS config key"):
         CLSConfig.from_dict({"d_model": 64, "slots": 3})
+
+
+@pytest.mark.parametrize("bias", [0.0, 3.0])
+def test_gate_bias_init_sets_the_initial_write_strength(bias):
+    """``gate_bias_init`` is b_g at initialisation: with w_g = 0 every write has g_t = sigmoid(b_g), so
+    beta_t = sigmoid(b_g) * eta; the default 0 keeps the half-open gate of earlier checkpoints."""
+    from engine.cls.model import CLSTransformer
+
+    cfg = CLSConfig(vocab_size=16, d_model=8, n_heads=1, n_layers=2, d_ff=16, eta=1.0, gate_bias_init=bias)
+    assert CLSConfig(vocab_size=16, d_model=8, n_heads=1).gate_bias_init == 0.0
+    model = CLSTransformer(cfg)
+    gates = []
+    for attn in model.fast_layers():
+        assert attn.gate.w_g.bias.item() == bias
+        with torch.no_grad():
+            attn.gate.w_g.weight.zero_()
+        attn.gate.register_forward_hook(lambda module, args, g: gates.append(g))
+    model(torch.randint(0, 16, (2, 5)))
+    assert len(gates) == 2
+    for g in gates:
+        assert g.shape == (2, 5)
+        assert torch.allclose(g, torch.full_like(g, 1 / (1 + math.exp(-bias))))
