@@ -93,14 +93,18 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return payload
 
 
-def load_checkpoint(folder: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild the model from ``config.json`` and load ``model.safetensors`` into it (strictly)."""
+def load_checkpoint(folder: str | Path, map_location: str | torch.device = "cpu", overrides: dict[str, Any] | None = None) -> Checkpoint:
+    """Rebuild the model from ``config.json`` and load ``model.safetensors`` into it (strictly).
+
+    ``overrides`` replace fields of the saved model config (a loss weight changed for a later
+    curriculum stage); one that changes a weight's shape is refused like any mismatch.
+    """
     folder = Path(folder)
     payload = read_config(folder)
     family = payload["family"]
     try:
         spec = model_spec(family)
-        config = spec.make_config(**payload["model"])
+        config = spec.make_config(**{**payload["model"], **(overrides or {})})
     except (ModelConfigError, ValueError) as exc:
         raise CheckpointError(f"checkpoint config does not match model {family!r}: {exc}") from None
     model = spec.build(config)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from engine.checkpoint import CheckpointError, load_checkpoint, load_optimizer, save_checkpoint, save_optimizer
+from engine.checkpoint import CheckpointError, load_checkpoint, load_optimizer, read_config, save_checkpoint, save_optimizer
 from engine.device import autocast, describe, pick_device
 from engine.models import count_parameters, model_spec
 from engine.tasks import IGNORE, make_task
@@ -67,9 +67,10 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, progress: bool 
     forgetting: list[dict[str, Any]] = []
     start_step = 0
     if resume is not None:
-        ckpt = load_checkpoint(resume)
-        if ckpt.family != cfg.model:
-            raise CheckpointError(f"cannot resume: checkpoint is a {ckpt.family}, training a {cfg.model}")
+        family = read_config(resume)["family"]
+        if family != cfg.model:
+            raise CheckpointError(f"cannot resume: checkpoint is a {family}, training a {cfg.model}")
+        ckpt = load_checkpoint(resume, overrides=cfg.model_params)  # e.g. a loss weight changed for this stage
         model, model_cfg = ckpt.model, ckpt.config
         history = list(ckpt.metrics.get("history", []))
         forgetting = list(ckpt.metrics.get("forgetting", []))

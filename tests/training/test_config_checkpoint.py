@@ -35,6 +35,17 @@ def test_bad_overrides_are_one_line(override, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_resume_applies_changed_loss_weights_and_refuses_shape_changes(tmp_path):
+    out = tmp_path / "ck"
+    train(build_config({"model": "memnet", "out": str(out)}, overrides=TINY_MEMNET), progress=False, log=lambda _: None)
+    stage = [o.replace("steps=4", "steps=6") for o in TINY_MEMNET] + ["model.pressure_weight=0.25"]
+    resumed = train(build_config({"model": "memnet", "out": str(out)}, overrides=stage), resume=out, progress=False, log=lambda _: None)
+    assert resumed.metrics["step"] == 6 and load_checkpoint(out).config.pressure_weight == 0.25
+    with pytest.raises(CheckpointError, match="n_slots|shape") as err:
+        train(build_config({"model": "memnet", "out": str(out)}, overrides=stage + ["model.n_slots=12"]), resume=out, progress=False, log=lambda _: None)
+    assert "\n" not in str(err.value)
+
+
 def test_unknown_model_name():
     with pytest.raises(UnknownModelError, match="unknown model 'nope'"):
         model_spec("nope")
