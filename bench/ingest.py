@@ -3,16 +3,20 @@
 Workload (engine-style): every step, one ``rec.events(...)`` call with torch tensors for
 ``batch x heads x top-k`` slot reads (default 64 x 4 x 8 = 2,048 events per call).
 
-- recorder: a fresh ``DuckDBRecorder`` (background flushes every ``--flush-interval`` s, file
-  released between flushes); timed from the first call until ``finish()`` has committed
-  everything, so the rate is what the writer sustains end to end (buffer -> Arrow -> DuckDB).
-- raw: the same events, already converted to Arrow batches of the same size as the recorder's
-  flushes (untimed), appended to a fresh file through ONE open connection, then closed.
+- recorder: a fresh ``DuckDBRecorder`` (background flushes every ``--flush-interval`` s or every
+  2 M buffered rows, file released between flushes); timed from the first call until ``finish()``
+  has committed everything, so the rate is what the writer sustains end to end (calls -> lean Arrow
+  tables -> DuckDB, building the next table while DuckDB appends the previous one).
+- raw: the same Arrow tables the recorder appends (lean per-stream layout, built untimed by the
+  recorder's own ``build``, cut in slices of the same ``SLICE_ROWS``), appended to a fresh file
+  through ONE open connection with the writer's DuckDB settings (``threads = 2``), then closed
+  (which checkpoints, as the recorder's release of the file does).
 
-Both append with :func:`tracing.writer.append_arrow`. The ratio recorder/raw is the recorder's
-cost over the bare append (target >= 0.90); runs alternate and the median of ``--repeats`` is shown.
+Both append with :func:`tracing.appends.append_lean`. Rates are given per wall-clock second and
+per CPU-second of the process (all threads); the ratio recorder/raw is the recorder's cost over
+the bare append (target >= 0.90). Runs alternate; medians of ``--repeats``.
 
-    python bench/ingest.py                # default: 1,500 steps = 3.1 M events, 3 repeats
+    python bench/ingest.py                # 2,500 steps = 5.1 M events, 5 repeats
 """
 
 from __future__ import annotations
@@ -30,9 +34,13 @@ import duckdb
 import pyarrow as pa
 import torch
 
+from tracing.appends import append_lean, register_streams
 from tracing.connection import create_schema
+from tracing.flushing import SLICE_ROWS, slices
 from tracing.recorder import BufferedRecorder
-from tracing.writer import DuckDBRecorder, append_arrow
+from tracing.writer import WRITER_THREADS, DuckDBRecorder
+
+RUN_ID = "0" * 32
 
 
 def cpu_seconds() -> float:
@@ -58,9 +66,9 @@ def make_step_tensors(batch: int, heads: int, topk: int, variants: int = 16) -> 
     ]
 
 
-def record_steps(rec, steps: int, tensors: list[dict[str, torch.Tensor]], first: int = 0) -> None:
+def record_steps(rec, steps: int, tensors: list[dict[str, torch.Tensor]]) -> None:
     """The engine's side: one ``events`` call per step (a slot-memory top-k read)."""
-    for step in range(first, first + steps):
+    for step in range(steps):
         rec.events(step=step, op="read", memory="slot", layer=0, **tensors[step % len(tensors)])
 
 
@@ -76,61 +84,66 @@ def run_recorder(path: Path, steps: int, tensors, flush_interval: float) -> tupl
     return time.perf_counter() - start, cpu_seconds() - cpu, calls, len(flushes)
 
 
-def arrow_batches(steps: int, tensors, n_batches: int) -> tuple[list[pa.Table], float]:
-    """The same events as Arrow tables in ``n_batches`` batches (as a flush drains them), and the drain CPU seconds."""
-    out, drain_seconds = [], 0.0
-    bounds = [round(i * steps / n_batches) for i in range(n_batches + 1)]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        buffer = BufferedRecorder("0" * 32)
-        record_steps(buffer, hi - lo, tensors, first=lo)
-        start = cpu_seconds()
-        out.append(buffer.drain(with_run_id=False)["memory_events"])
-        drain_seconds += cpu_seconds() - start
-    return out, drain_seconds
+def lean_batches(steps: int, tensors) -> tuple[list[pa.Table], list[tuple], float]:
+    """The recorder's Arrow tables for the same events (slices of SLICE_ROWS rows, stream ids as a fresh
+    file numbers them), the ``streams`` rows they need, and the CPU seconds the build took."""
+    buffer = BufferedRecorder(RUN_ID)
+    record_steps(buffer, steps, tensors)
+    start = cpu_seconds()
+    batches = [buffer.build(piece.table, piece.chunks) for piece in slices(buffer.take())]
+    build_seconds = cpu_seconds() - start
+    streams = [(i, RUN_ID, *key) for i, key in enumerate(buffer.streams.keys)]
+    return batches, streams, build_seconds
 
 
-def run_raw(path: Path, batches: list[pa.Table]) -> tuple[float, float]:
+def run_raw(path: Path, batches: list[pa.Table], streams: list[tuple]) -> tuple[float, float]:
     """(seconds, CPU seconds) to append ``batches`` through one connection (open, append each, close)."""
     con = duckdb.connect(str(path))
+    con.execute(f"SET threads = {WRITER_THREADS}")
     create_schema(con)
+    con.execute("INSERT INTO runs (run_id, created, status, family, schema_version) VALUES (?, now(), 'running', 'memnet', 2)",
+                [RUN_ID])
     start, cpu = time.perf_counter(), cpu_seconds()
+    register_streams(con, streams)
     for batch in batches:
-        append_arrow(con, "memory_events", batch, "0" * 32)
+        append_lean(con, "stream_events", batch)
     con.close()
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--topk", type=int, default=8)
     parser.add_argument("--flush-interval", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
 
     tensors = make_step_tensors(args.batch, args.heads, args.topk)
     events = args.steps * args.batch * args.heads * args.topk
     print(f"memscope ingest: {events:,} events ({args.steps} steps x {args.batch}x{args.heads}x{args.topk}), "
-          f"flush interval {args.flush_interval} s, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+          f"flush interval {args.flush_interval} s, slices of {SLICE_ROWS:,} rows, DuckDB threads {WRITER_THREADS}, "
+          f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"duckdb {duckdb.__version__}, pyarrow {pa.__version__}, torch {torch.__version__}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         warm = Path(tmp) / "warm.duckdb"
         run_recorder(warm, 50, tensors, args.flush_interval)  # imports, first-call costs
-        rates: dict[str, list[float]] = {"rec": [], "raw": [], "rec_cpu": [], "raw_cpu": [], "calls": [], "drain": []}
+        batches, streams, build_seconds = lean_batches(args.steps, tensors)
+        rates: dict[str, list[float]] = {"rec": [], "raw": [], "rec_cpu": [], "raw_cpu": [], "calls": []}
         for repeat in range(args.repeats):
             rec_path, raw_path = Path(tmp) / f"rec{repeat}.duckdb", Path(tmp) / f"raw{repeat}.duckdb"
             seconds, cpu, calls, flushes = run_recorder(rec_path, args.steps, tensors, args.flush_interval)
-            batches, drain_seconds = arrow_batches(args.steps, tensors, max(flushes, 1))
-            raw_seconds, raw_cpu = run_raw(raw_path, batches)
-            for key, value in (("rec", seconds), ("raw", raw_seconds), ("rec_cpu", cpu), ("raw_cpu", raw_cpu), ("calls", calls), ("drain", drain_seconds)):
+            raw_seconds, raw_cpu = run_raw(raw_path, batches, streams)
+            for key, value in (("rec", seconds), ("raw", raw_seconds), ("rec_cpu", cpu), ("raw_cpu", raw_cpu), ("calls", calls)):
                 rates[key].append(events / value)
             print(f"  run {repeat}: recorder {events / seconds / 1e6:5.2f} M ev/s ({flushes} flushes)  "
                   f"raw {events / raw_seconds / 1e6:5.2f} M ev/s  ratio {raw_seconds / seconds:.3f}  |  "
                   f"per CPU-second: recorder {events / cpu / 1e6:5.2f} M, raw {events / raw_cpu / 1e6:5.2f} M, "
-                  f"ratio {raw_cpu / cpu:.3f}  |  load {os.getloadavg()[0]:.1f}")
+                  f"ratio {raw_cpu / cpu:.3f}  |  load {os.getloadavg()[0]:.2f}")
             for path in (rec_path, raw_path):
                 path.unlink()
     med = {key: statistics.median(values) for key, values in rates.items()}
@@ -139,7 +152,8 @@ def main() -> None:
     print(f"median CPU:  recorder {med['rec_cpu'] / 1e6:.2f} M events/CPU-s, raw {med['raw_cpu'] / 1e6:.2f} M events/CPU-s, "
           f"ratio {med['rec_cpu'] / med['raw_cpu']:.3f}")
     print(f"recorder stages: engine-side calls (buffering) {med['calls'] / 1e6:,.0f} M events/s, "
-          f"drain to Arrow {med['drain'] / 1e6:,.1f} M events/CPU-s")
+          f"build of the lean Arrow tables {events / build_seconds / 1e6:,.1f} M events/CPU-s")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

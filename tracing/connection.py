@@ -29,18 +29,46 @@ from typing import TypeVar
 
 import duckdb
 
+from tracing.appends import copy_logical
 from tracing.errors import NotATraceError, SchemaVersionError, TraceLockedError
-from tracing.schema import DDL, FORMAT_TAG, SCHEMA_VERSION
+from tracing.schema import (
+    DDL,
+    FORMAT_TAG,
+    OPS_ROWS,
+    ROLLUP_TABLES,
+    SCHEMA_VERSION,
+    STREAM_TABLES,
+    OutOfRangeError,
+    UnknownOpError,
+)
 
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 T = TypeVar("T")
 
-MIGRATIONS: dict[int, Migration] = {}
+
+def migrate_1_to_2(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 1 -> 2: ``memory_events`` and ``cell_states`` tables become the per-stream tables
+    (``streams``, op codes, narrow integers) behind views of the same names; rows keep their order.
+    The derived ``memscope_*`` tables of ``memscope index`` are dropped (index the runs again)."""
+    for name in ("streams", "ops", "stream_events", "stream_states"):
+        con.execute(DDL[name])
+    _fill_ops(con)
+    for table in STREAM_TABLES:  # schema constants
+        old = f"memscope_v1_{table}"
+        con.execute(f"ALTER TABLE {table} RENAME TO {old}")
+        copy_logical(con, table, old, "rowid")
+        con.execute(f"DROP TABLE {old}")
+        con.execute(DDL[table])
+    for table in ROLLUP_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+MIGRATIONS: dict[int, Migration] = {1: migrate_1_to_2}
 """``MIGRATIONS[v](con)`` upgrades a trace from schema ``v`` to ``v + 1`` in place (inside a
-transaction that also bumps ``memscope_meta.schema_version``). Empty while the schema is at its
-first version; add an entry whenever :data:`~tracing.schema.SCHEMA_VERSION` grows. A migration
-that changes recorded rows must also drop the derived ``memscope_*`` tables of ``memscope index``
-(``tracing.store.ROLLUP_TABLES``), which are then rebuilt by indexing again."""
+transaction that also bumps ``memscope_meta.schema_version``); add an entry whenever
+:data:`~tracing.schema.SCHEMA_VERSION` grows. A migration that changes recorded rows must also drop
+the derived ``memscope_*`` tables of ``memscope index`` (:data:`~tracing.schema.ROLLUP_TABLES`),
+which are then rebuilt by indexing again."""
 
 _DUCKDB_MAGIC = b"DUCK"
 _MAGIC_OFFSET = 8  # a DuckDB file starts with an 8-byte checksum, then b"DUCK"
@@ -90,6 +118,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     try:
         for statement in DDL.values():
             con.execute(statement)
+        _fill_ops(con)
         con.execute(
             "INSERT OR REPLACE INTO memscope_meta VALUES (?, ?), (?, ?)",
             ["schema_version", str(SCHEMA_VERSION), "format", FORMAT_TAG],
@@ -98,6 +127,14 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _fill_ops(con: duckdb.DuckDBPyConnection) -> None:
+    """The ``ops`` rows (code, op) of :data:`~tracing.schema.OPS`."""
+    con.execute(
+        f"INSERT INTO ops VALUES {', '.join('(?, ?)' for _ in OPS_ROWS)}",
+        [value for row in OPS_ROWS for value in row],
+    )
 
 
 def migrate(con: duckdb.DuckDBPyConnection, path: Path, from_version: int) -> None:
@@ -116,6 +153,9 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path, from_version: int) -> No
                 "UPDATE memscope_meta SET value = ? WHERE key = 'schema_version'", [str(version + 1)]
             )
             con.execute("COMMIT")
+        except (UnknownOpError, OutOfRangeError) as exc:
+            con.execute("ROLLBACK")
+            raise SchemaVersionError(f"{path}: cannot migrate from trace schema {version} to {version + 1}: {exc}") from None
         except BaseException:
             con.execute("ROLLBACK")
             raise

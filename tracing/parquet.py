@@ -11,7 +11,11 @@ Spark, Trino or pyarrow read a table with hive partitioning on, for example
 ``read_parquet('OUT/memory_events/*/*.parquet', hive_partitioning = true)``.
 
 Runs are read with bound parameters and streamed in record batches (memory stays bounded for
-large runs); an import happens in one transaction (a failure leaves the trace as it was).
+large runs); an import happens in one transaction (a failure leaves the trace as it was). The
+export holds the logical layout (``memory_events`` and ``cell_states`` as their views show them:
+run, memory, layer, head and op as text); the import maps those rows back onto the trace's streams
+and op codes (:func:`tracing.appends.insert_logical`), refusing an unknown op or an out-of-range
+value with a one-line reason.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tracing.appends import insert_logical
 from tracing.connection import expected_columns, is_damage, open_trace, schema_version_of
 from tracing.errors import NotATraceError, SchemaVersionError, TraceError, UnknownRunError
 from tracing.schema import FORMAT_TAG, SCHEMA_VERSION, TABLES
@@ -209,10 +214,5 @@ def _import_part(con: duckdb.DuckDBPyConnection, table: str, run_id: str, path: 
     parquet = pq.ParquetFile(path)
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
         data = pa.Table.from_batches([batch]).append_column("run_id", pa.repeat(pa.scalar(run_id, pa.string()), batch.num_rows))
-        con.register("memscope_import", data)
-        try:
-            # table comes from the schema's TABLES, never from the user
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM memscope_import")
-        finally:
-            con.unregister("memscope_import")
+        insert_logical(con, table, data)  # events and cell states onto the run's streams
         counter.add(batch.num_rows)

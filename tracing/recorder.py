@@ -21,7 +21,6 @@ disabled and every method returns at once.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections import defaultdict
 from typing import Any, Protocol, runtime_checkable
@@ -29,7 +28,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pyarrow as pa
 
-from tracing.schema import ARROW_SCHEMAS
+from tracing.columns import Chunk, chunks_to_table
+from tracing.schema import ARROW_SCHEMAS, STREAM_TABLES, op_code
+from tracing.streams import StreamKeys, lean_table, logical_table
 
 _LIST_COLUMNS = {"topk_ids", "topk_probs", "embedding"}
 
@@ -37,14 +38,6 @@ _PLAIN_SCALARS = frozenset({str, int, float, bool, bytes})
 
 _COLUMN_NAMES: dict[str, frozenset[str]] = {table: frozenset(schema.names) for table, schema in ARROW_SCHEMAS.items()}
 
-_NUMPY_DTYPES: dict[pa.DataType, type] = {
-    pa.int16(): np.int16,
-    pa.int32(): np.int32,
-    pa.int64(): np.int64,
-    pa.float32(): np.float32,
-    pa.float64(): np.float64,
-}
-"""numpy dtype of each numeric Arrow type in :data:`~tracing.schema.ARROW_SCHEMAS`."""
 
 
 @runtime_checkable
@@ -99,7 +92,9 @@ class BufferedRecorder:
     """Collects column chunks per table; :meth:`drain` turns them into Arrow tables.
 
     Subclasses decide where drained tables go (memory, DuckDB). Thread-safe: the engine thread
-    appends while a flush thread drains.
+    appends while a flush thread drains (one drainer at a time). ``op`` must be in
+    :data:`~tracing.schema.OPS` and ``memory`` a name: both are checked at the call
+    (``UnknownOpError``, ``TypeError``); ``streams`` numbers the ``(memory, layer, head)`` seen.
     """
 
     enabled = True
@@ -107,8 +102,9 @@ class BufferedRecorder:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self._lock = threading.Lock()
-        self._chunks: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        self._chunks: dict[str, list[Chunk]] = defaultdict(list)
         self._pending = 0  # rows in self._chunks, kept so that pending_rows() is O(1)
+        self.streams = StreamKeys()
 
     # -- engine-facing -------------------------------------------------------------------
     def steps(self, *, step: Any, batch: Any = 0, **columns: Any) -> None:
@@ -118,13 +114,13 @@ class BufferedRecorder:
         columns.setdefault("layer", 0)
         columns.setdefault("head", 0)
         columns.setdefault("batch", 0)
-        self._append("memory_events", dict(step=step, op=op, memory=memory, cell=cell, **columns))
+        self._append("memory_events", dict(step=step, op=op_code(op), memory=_name(memory), cell=cell, **columns))
 
     def cell_states(self, *, step: Any, memory: str, cell: Any, **columns: Any) -> None:
         columns.setdefault("layer", 0)
         columns.setdefault("head", 0)
         columns.setdefault("batch", 0)
-        self._append("cell_states", dict(step=step, memory=memory, cell=cell, **columns))
+        self._append("cell_states", dict(step=step, memory=_name(memory), cell=cell, **columns))
 
     def moments(self, *, moment_id: Any, step: Any, memory: str, **columns: Any) -> None:
         columns.setdefault("layer", 0)
@@ -156,17 +152,37 @@ class BufferedRecorder:
         """Rows buffered and not yet drained (all tables)."""
         return self._pending
 
-    def drain(self, *, with_run_id: bool = True) -> dict[str, pa.Table]:
-        """Take every buffered chunk and return one Arrow table per non-empty table.
-
-        ``with_run_id=False`` leaves out the ``run_id`` column (a writer that supplies it as one
-        bound value saves building a string per row).
-        """
+    def take(self) -> dict[str, list[Chunk]]:
+        """Take every buffered chunk, per non-empty table (the caller builds them: :meth:`build`)."""
         with self._lock:
             taken, self._chunks = self._chunks, defaultdict(list)
             self._pending = 0
-        run_id = self.run_id if with_run_id else None
-        return {table: chunks_to_table(table, chunks, run_id) for table, chunks in taken.items() if chunks}
+        return {table: chunks for table, chunks in taken.items() if chunks}
+
+    def build(self, table: str, chunks: list[Chunk]) -> pa.Table:
+        """Chunks of ``table`` as the writer appends them: the lean per-stream layout (local stream
+        ids, :mod:`tracing.streams`) for ``memory_events`` and ``cell_states``, the logical layout
+        without ``run_id`` for the other tables."""
+        if table in STREAM_TABLES:
+            return lean_table(table, chunks, self.streams)
+        return chunks_to_table(table, chunks, None)
+
+    def drain(self) -> dict[str, pa.Table]:
+        """Take every buffered chunk and return one Arrow table per non-empty table, in the logical
+        layout of :data:`~tracing.schema.ARROW_SCHEMAS` (``run_id`` included, ``op`` as text)."""
+        drained = {}
+        for table, chunks in self.take().items():
+            if table in STREAM_TABLES:
+                drained[table] = logical_table(table, self.build(table, chunks), self.streams, self.run_id)
+            else:
+                drained[table] = chunks_to_table(table, chunks, self.run_id)
+        return drained
+
+
+def _name(memory: Any) -> str:
+    if type(memory) is not str:
+        raise TypeError(f"memory must be a name (str), got {type(memory).__name__}")
+    return memory
 
 
 def _row_count(columns: dict[str, Any]) -> int:
@@ -195,189 +211,6 @@ def _row_count(columns: dict[str, Any]) -> int:
     if bad:
         raise ValueError(f"columns disagree on the number of rows ({n}): {bad}")
     return n
-
-
-def chunks_to_table(table: str, chunks: list[tuple[int, dict[str, Any]]], run_id: str | None) -> pa.Table:
-    """Build one Arrow table in ``ARROW_SCHEMAS[table]`` layout (less ``run_id`` when it is None) from chunks."""
-    schema = ARROW_SCHEMAS[table]
-    if run_id is None:
-        schema = schema.remove(schema.get_field_index("run_id"))
-    sizes = [n for n, _ in chunks]
-    total = sum(sizes)
-    arrays = []
-    for field in schema:
-        if field.name == "run_id":
-            arrays.append(_repeat_string(run_id, total))
-            continue
-        values = [columns.get(field.name) for _, columns in chunks]
-        arrays.append(_column(field, values, sizes, total))
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _repeat_string(value: str, n: int) -> pa.Array:
-    return _repeat_strings([value], [n], n)
-
-
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (int, float, bool, np.generic))
-
-
-def _column(field: pa.Field, values: list[Any], sizes: list[int], total: int) -> pa.Array:
-    if all(v is None for v in values):
-        return pa.nulls(total, type=field.type)
-    if pa.types.is_list(field.type):
-        return _list_column(field.type, values, sizes)
-    if pa.types.is_string(field.type):
-        return _string_column(values, sizes, total)
-    np_dtype = _NUMPY_DTYPES[field.type]
-    mask = None
-    if any(v is None for v in values):
-        mask = np.repeat(np.array([v is None for v in values]), sizes)
-    if all(_is_scalar(v) for v in values):  # one value per call (e.g. step=t): repeat, no per-chunk arrays
-        data = np.repeat(np.array([0 if v is None else v for v in values], dtype=np_dtype), sizes)
-    else:
-        data = _tensors_concat(values, sizes, np_dtype)
-        if data is None:
-            data = np.concatenate(_to_numpy_parts(values, sizes, np_dtype))
-    return pa.array(data, type=field.type, mask=mask)
-
-
-def _tensors_concat(values: list[Any], sizes: list[int], np_dtype: Any) -> np.ndarray | None:
-    """Fast path when every chunk is a 1-D full-length tensor on one device: one cat, one cast, one copy.
-
-    Returns None when it does not apply (scalars, numpy, broadcasting, other shapes, several devices).
-    """
-    if not all(hasattr(v, "detach") for v in values):
-        return None
-    if any(v.dim() != 1 or v.shape[0] != n for v, n in zip(values, sizes)):
-        return None
-    torch = sys.modules["torch"]
-    try:
-        with torch.no_grad():  # cheaper than one detach() per chunk
-            joined = torch.cat(values)
-    except RuntimeError:  # tensors on several devices
-        return None
-    return joined.to(getattr(torch, np.dtype(np_dtype).name)).cpu().numpy()
-
-
-def _repeat_strings(values: list[str | None], sizes: list[int], total: int) -> pa.Array:
-    """One string (or None) per chunk, repeated over the chunk's rows, built straight from Arrow buffers."""
-    encoded = [b"" if v is None else v.encode() for v in values]
-    lengths = np.array([len(e) for e in encoded], np.int64)
-    nbytes = int(lengths @ np.asarray(sizes, np.int64))
-    if nbytes >= 2**31:
-        raise ValueError(f"a string column holds {nbytes:,} bytes in one flush (limit 2 GiB); flush more often")
-    offsets = np.zeros(total + 1, np.int32)
-    if len(set(lengths.tolist())) == 1:
-        offsets[1:] = np.arange(1, total + 1, dtype=np.int32) * np.int32(lengths[0])
-    else:
-        np.cumsum(np.repeat(lengths.astype(np.int32), sizes), out=offsets[1:])
-    data = encoded[0] * total if len(set(encoded)) == 1 else b"".join(e * n for e, n in zip(encoded, sizes))
-    bitmap, nulls = None, 0
-    if any(v is None for v in values):
-        valid = np.repeat(np.array([v is not None for v in values]), sizes)
-        bitmap, nulls = pa.py_buffer(np.packbits(valid, bitorder="little")), int(total - valid.sum())
-    return pa.StringArray.from_buffers(total, pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls)
-
-
-def _string_column(values: list[Any], sizes: list[int], total: int) -> pa.Array:
-    """Scalars (one string per call) are repeated from buffers; lists are taken as is."""
-    if all(v is None or isinstance(v, str) for v in values):
-        return _repeat_strings(values, sizes, total)
-    rows: list[str | None] = []
-    for v, n in zip(values, sizes):
-        rows.extend([v] * n if v is None or isinstance(v, str) else [None if s is None else str(s) for s in v])
-    return pa.array(rows, type=pa.string())
-
-
-def _to_numpy_parts(values: list[Any], sizes: list[int], np_dtype: Any) -> list[np.ndarray]:
-    """One numpy array of length n per chunk; tensors are concatenated on their device and copied once."""
-    parts: list[np.ndarray | None] = [None] * len(values)
-    tensor_idx = [i for i, v in enumerate(values) if hasattr(v, "detach")]
-    if tensor_idx:
-        torch = sys.modules["torch"]
-        flat = [values[i].detach().reshape(-1) for i in tensor_idx]
-        cast = torch.float32 if np.issubdtype(np_dtype, np.floating) else torch.int64
-        by_device: dict[Any, list[int]] = defaultdict(list)
-        for j, t in enumerate(flat):
-            by_device[t.device].append(j)
-        for js in by_device.values():
-            host = torch.cat([flat[j].to(cast) for j in js]).cpu().numpy()
-            offsets = np.cumsum([0] + [flat[j].numel() for j in js])
-            for j, a, b in zip(js, offsets[:-1], offsets[1:]):
-                parts[tensor_idx[j]] = host[a:b].astype(np_dtype, copy=False)
-    for i, (v, n) in enumerate(zip(values, sizes)):
-        if parts[i] is not None:
-            arr = parts[i]
-        elif v is None:
-            arr = np.zeros(n, dtype=np_dtype)
-        else:
-            arr = np.asarray(v, dtype=np_dtype).reshape(-1)
-        if arr.size == 1 and n != 1:
-            arr = np.full(n, arr[0], dtype=np_dtype)
-        if arr.size != n:
-            raise ValueError(f"column has {arr.size} values for {n} rows")
-        parts[i] = arr
-    return parts  # type: ignore[return-value]
-
-
-def _list_column(list_type: pa.DataType, values: list[Any], sizes: list[int]) -> pa.Array:
-    """``(n, k)`` arrays (or lists of lists) per chunk -> one Arrow list array."""
-    value_dtype = _NUMPY_DTYPES[list_type.value_type]
-    fast = _tensor_rows_concat(values, sizes, value_dtype)
-    if fast is not None:
-        k = fast.shape[1]
-        offsets = np.arange(0, fast.shape[0] * k + 1, k, dtype=np.int32)
-        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(fast.reshape(-1), type=list_type.value_type))
-    flats: list[np.ndarray] = []
-    lengths: list[np.ndarray] = []
-    null_rows: list[np.ndarray] = []
-    for v, n in zip(values, sizes):
-        if v is None:
-            flats.append(np.zeros(0, value_dtype))
-            lengths.append(np.zeros(n, np.int64))
-            null_rows.append(np.ones(n, bool))
-            continue
-        if hasattr(v, "detach"):
-            t = v.detach()
-            t = t.float() if np.issubdtype(value_dtype, np.floating) else t.long()
-            arr = t.cpu().numpy()
-        elif isinstance(v, np.ndarray) and v.dtype != object:
-            arr = v
-        else:
-            rows = list(v)
-            if rows and not isinstance(rows[0], (list, tuple, np.ndarray)):
-                rows = [rows]
-            row_lengths = np.array([len(r) for r in rows], np.int64)
-            flats.append(np.concatenate([np.asarray(r, value_dtype) for r in rows]) if rows else np.zeros(0, value_dtype))
-            lengths.append(row_lengths)
-            null_rows.append(np.zeros(len(rows), bool))
-            continue
-        arr = np.asarray(arr, dtype=value_dtype)
-        if arr.ndim == 1:
-            arr = arr.reshape(1, -1)
-        flats.append(arr.reshape(-1))
-        lengths.append(np.full(arr.shape[0], arr.shape[1], np.int64))
-        null_rows.append(np.zeros(arr.shape[0], bool))
-    all_lengths = np.concatenate(lengths)
-    offsets = np.concatenate([[0], np.cumsum(all_lengths)]).astype(np.int32)
-    nulls = np.concatenate(null_rows)
-    flat = pa.array(np.concatenate(flats), type=list_type.value_type)
-    return pa.ListArray.from_arrays(pa.array(offsets), flat, mask=pa.array(nulls) if nulls.any() else None)
-
-
-def _tensor_rows_concat(values: list[Any], sizes: list[int], value_dtype: Any) -> np.ndarray | None:
-    """``(total, k)`` from ``(n, k)`` tensors with one ``k`` on one device (one copy), else None."""
-    if not all(hasattr(v, "detach") and v.dim() == 2 for v in values):
-        return None
-    if len({v.shape[1] for v in values}) > 1 or len({v.device for v in values}) > 1:
-        return None
-    if any(v.shape[0] != n for v, n in zip(values, sizes)):
-        return None
-    torch = sys.modules["torch"]
-    with torch.no_grad():
-        joined = torch.cat(values)
-    return joined.to(getattr(torch, np.dtype(value_dtype).name)).cpu().numpy()
 
 
 class MemoryRecorder(BufferedRecorder):

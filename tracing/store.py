@@ -3,7 +3,11 @@
 A store never holds the file: every method opens a short-lived read-only connection (waiting out a
 writer's flush, see :func:`tracing.connection.open_trace`) and closes it, so a run that another
 process is still writing can be watched. Every query lives in ``tracing/queries/<name>.sql`` and
-takes its inputs as bound parameters; nothing the user types becomes SQL text.
+takes its inputs as bound parameters; nothing the user types becomes SQL text. The queries read the
+physical per-stream tables (``stream_events``, ``stream_states``, ``streams``; see
+:mod:`tracing.schema`): filters on run, memory, layer and head pick stream ids from the small
+``streams`` table first, ops are compared as their integer codes, and the answers carry the logical
+columns (memory, layer, head, op as text, BIGINT steps and cells).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from tracing.connection import is_damage, open_trace, schema_version_of
 from tracing.errors import NotATraceError, TraceError, UnknownRunError
 from tracing.liveness import effective_status, utc_now
 from tracing.queries import sql
-from tracing.schema import DEATH_OPS, OPS
+from tracing.schema import DEATH_OPS, OPS, ROLLUP_TABLES, op_code
 
 STATE_VALUES: tuple[str, ...] = ("age", "usage", "norm")
 """Heatmap values read from ``cell_states`` (mean per bin); any op in OPS reads ``memory_events``."""
@@ -34,6 +38,13 @@ WHATIF_COLUMNS: tuple[str, ...] = ("entropy", "kl", "surprisal")
 MIN_STEP_BINS = 500
 """A heatmap keeps at least this many step bins (when the run has that many steps) before it
 bins cells: time resolution matters more than cell resolution for wide memories."""
+
+_LIFECYCLE_CODES = {
+    "write_code": op_code("write"),
+    "death_codes": [op_code(op) for op in DEATH_OPS],
+    "death_ops": list(DEATH_OPS),
+}
+"""Op codes (and death-op names) of the lifecycle query (tracing/queries/lifecycles.sql)."""
 
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id", "name", "created", "finished", "status", "family", "model", "input", "device", "config",
@@ -176,7 +187,7 @@ class TraceStore:
                 frame = _frame(con, "heatmap_states", dict(params, value=value))
             else:
                 query = "heatmap_events" if agg == "count" else "heatmap_event_weights"
-                frame = _frame(con, query, dict(params, op=value))
+                frame = _frame(con, query, dict(params, op=op_code(value)))
         sampled = cell_bin > 1 or step_bin > 1 or (states and bool(sampling))
         frame = frame.astype({"cell": "int64", "step": "int64"})
         return HeatmapResult(frame, cell_bin, step_bin, n_cells, n_steps, sampled)
@@ -189,7 +200,7 @@ class TraceStore:
             self._require_run(con, run_id)
             if _indexed(con, run_id):
                 return _string_heavy_frame(con, "lifecycles_rollup", {"run_id": run_id, "memory": memory})
-            return _string_heavy_frame(con, "lifecycles", {"run_id": run_id, "memory": memory, "death_ops": list(DEATH_OPS)})
+            return _string_heavy_frame(con, "lifecycles", dict(_LIFECYCLE_CODES, run_id=run_id, memory=memory))
 
     def timeline(self, run_id: str, batch: int = 0, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
         """Steps rows of one batch row for steps in ``[start, stop)``."""
@@ -253,9 +264,6 @@ def _indexed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     return _has_rollup_tables(con) and con.execute(sql("rollup_has_run"), {"run_id": run_id}).fetchall()[0][0] > 0
 
 
-ROLLUP_TABLES: tuple[str, ...] = ("memscope_lifecycles", "memscope_event_counts", "memscope_extents", "memscope_rollups")
-
-
 def index_runs(
     path: str | Path,
     run_ids: list[str] | None = None,
@@ -302,7 +310,7 @@ def index_runs(
                     con.execute(f"DELETE FROM {table} WHERE run_id = $run_id", params)
                 con.execute(
                     f"INSERT INTO memscope_lifecycles SELECT $run_id AS run_id, * FROM ({sql('lifecycles')})",
-                    dict(params, memory=None, death_ops=list(DEATH_OPS)),
+                    dict(_LIFECYCLE_CODES, run_id=run_id, memory=None),
                 )
                 con.execute(sql("rollup_event_counts"), params)
                 con.execute(sql("rollup_extents"), params)

@@ -2,9 +2,13 @@
 
 The engine calls the recorder's columnar methods (see :mod:`tracing.recorder`); they only buffer.
 A background thread flushes every ``flush_interval`` seconds (and early when more than
-``max_buffered_rows`` rows wait): it drains the buffer into one Arrow table per trace table and
-appends them in ONE transaction, together with a heartbeat, through
-``INSERT INTO <table> BY NAME SELECT ? AS run_id, * FROM <arrow view>`` (never row by row).
+``max_buffered_rows`` rows wait): it takes the buffer and, in ONE transaction together with a
+heartbeat, builds Arrow tables of about a million rows and appends each with one
+``INSERT ... SELECT * FROM <arrow view>`` (never row by row; :mod:`tracing.appends`). Events and
+cell states are built in the lean per-stream layout (integers only, :mod:`tracing.streams`), and
+the next table is built while DuckDB appends the previous one on its 2 threads
+(:mod:`tracing.flushing`). Streams first seen in a flush are registered in ``streams`` in the same
+transaction.
 
 The writer RELEASES the file between flushes (attach, append, commit, detach): DuckDB blocks every
 other process from opening a file a writer holds, even read-only, so holding it would make a live
@@ -14,8 +18,10 @@ flushes of several recorders.
 
 Crash semantics: a run killed at any moment keeps every row of every committed flush (at most the
 last ``flush_interval`` of data is lost) and shows as ``crashed`` (:mod:`tracing.liveness`). A
-failed flush loses nothing: its tables are kept and retried at the next interval; when the final
-flush in :meth:`DuckDBRecorder.finish` still fails, :class:`FlushError` says so.
+failed flush loses nothing: its rows are kept and retried at the next interval; when the final
+flush in :meth:`DuckDBRecorder.finish` still fails, :class:`FlushError` says so. Rows whose columns
+cannot be converted (a value out of range, text for a number) are dropped, by slice, and reported
+by ``finish()`` (and ``flush()``).
 
 Indexing: after the final flush has committed the run's rows and status, ``finish`` indexes the run
 (:func:`tracing.store.index_runs` for this run only, in its own hold of the file) unless
@@ -40,13 +46,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
+from tracing.appends import append_lean, append_logical, next_stream_id, register_streams
 from tracing.connection import open_trace, retry_while_locked
 from tracing.errors import TraceError
+from tracing.flushing import AppendWorker, Slice, StreamMap, slices
 from tracing.liveness import HEARTBEAT_PERIOD_S, mark_crashed, this_host, utc_now
 from tracing.recorder import BufferedRecorder
-from tracing.schema import ARROW_SCHEMAS, SCHEMA_VERSION
+from tracing.schema import SCHEMA_VERSION, STREAM_TABLES
 from tracing.store import index_runs
 
 log = logging.getLogger(__name__)
@@ -64,7 +71,10 @@ FINISH_ATTEMPTS = 3
 WARN_AFTER_FAILURES = 3
 """Consecutive failed background flushes after which a warning is logged (data is still kept)."""
 
-_VIEW = "memscope_incoming"
+WRITER_THREADS = 2
+"""DuckDB threads of a writer: DuckDB appends one slice on 2 threads (the 2 cores of the ingest target),
+and leaves the other cores of a larger machine to the engine being traced."""
+
 _ATTACHED = "memscope_trace"
 _VERSIONED_PACKAGES = ("memscope", "torch", "transformers", "duckdb", "pyarrow")
 
@@ -86,20 +96,6 @@ def path_lock(path: str | Path) -> threading.Lock:
     key = str(Path(path).resolve())
     with _path_locks_guard:
         return _path_locks.setdefault(key, threading.Lock())
-
-
-def append_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: str) -> None:
-    """Append an Arrow table without a ``run_id`` column to trace table ``table``, as rows of ``run_id``.
-
-    One statement; columns matched by name; ``run_id`` is a bound value (no string built per row).
-    """
-    if table not in ARROW_SCHEMAS:
-        raise ValueError(f"not an appendable trace table: {table!r}")
-    con.register(_VIEW, data)
-    try:  # table and view names are constants of this module and the schema, never user text
-        con.execute(f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS run_id, * FROM {_VIEW}", [run_id])
-    finally:
-        con.unregister(_VIEW)
 
 
 def software_versions() -> dict[str, str | None]:
@@ -164,7 +160,8 @@ class DuckDBRecorder(BufferedRecorder):
         self.failures = 0
         self.dropped_rows = 0
         self.drop_error: Exception | None = None
-        self._unwritten: dict[str, pa.Table] = {}
+        self._unwritten: list[Slice] = []  # taken from the buffer, not committed yet (kept on failure)
+        self._stream_map = StreamMap(self.run_id, self.streams)
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -187,12 +184,13 @@ class DuckDBRecorder(BufferedRecorder):
             writer_host=this_host(),
             cell_state_sampling=cell_state_sampling,
         )
-        self._host = duckdb.connect(":memory:")  # flushes ATTACH the file here (see _write)
+        self._host = _host_connection()  # flushes ATTACH the file here (see _write)
         try:
             self._write(lambda con: _insert_run(con, run_row), first=True)
         except BaseException:  # not a trace, locked, ...: nothing to flush, nothing to keep open
             self._host.close()
             raise
+        self._worker = AppendWorker(f"memscope-append-{self.run_id[:8]}")
         self._thread = threading.Thread(target=self._flush_loop, name=f"memscope-flush-{self.run_id[:8]}", daemon=True)
         _unfinished.add(self)
         self._thread.start()
@@ -215,11 +213,18 @@ class DuckDBRecorder(BufferedRecorder):
                 self._drained.wait(0.5)
 
     def flush(self) -> None:
-        """Write everything buffered now (raises :class:`FlushError` if it cannot; nothing is lost)."""
+        """Write everything buffered now (raises :class:`FlushError` if it cannot, nothing lost; or when
+        rows had to be dropped because their columns could not be converted)."""
+        dropped = self.dropped_rows
         try:
             self._flush()
         except Exception as exc:
             raise FlushError(f"{self.path}: flush of run {self.run_id} failed: {exc}") from exc
+        if self.dropped_rows > dropped:
+            raise FlushError(
+                f"{self.path}: {self.dropped_rows - dropped} rows of run {self.run_id} were dropped because their "
+                f"columns could not be converted: {self.drop_error}"
+            ) from self.drop_error
 
     def finish(self, status: str = "complete") -> None:
         """Stop the flush thread, write what is left and set the run's status (``complete``/``crashed``),
@@ -246,6 +251,7 @@ class DuckDBRecorder(BufferedRecorder):
             ) from last
         self.status = status
         _unfinished.discard(self)
+        self._worker.close()
         self._host.close()
         if self.index_on_finish:
             self._index()
@@ -257,7 +263,7 @@ class DuckDBRecorder(BufferedRecorder):
 
     def unwritten_rows(self) -> int:
         """Rows recorded and not yet committed to the file (buffered or kept from a failed flush)."""
-        return self.pending_rows() + sum(table.num_rows for table in self._unwritten.values())
+        return self.pending_rows() + sum(piece.rows for piece in self._unwritten)
 
     def __enter__(self) -> DuckDBRecorder:
         return self
@@ -301,26 +307,17 @@ class DuckDBRecorder(BufferedRecorder):
                     log.warning("memscope: %d flushes of %s failed in a row, data kept: %s", self.failures, self.path, exc)
 
     def _flush(self, final_status: str | None = None) -> None:
-        """Drain, then append every table, the heartbeat and ``final_status`` in one transaction."""
+        """Take the buffer, then in ONE transaction build and append every slice (pipelined, see
+        :mod:`tracing.flushing`), register new streams, and write the heartbeat and ``final_status``."""
         with self._flush_lock:
-            pending = self.pending_rows()
-            try:
-                drained = self.drain(with_run_id=False)
-            except Exception as exc:  # columns that cannot convert: reported by finish(), not retried
-                self.dropped_rows += pending
-                self.drop_error = exc
-                raise
+            self._unwritten += slices(self.take())
             with self._drained:
                 self._drained.notify_all()
-            for table, data in drained.items():
-                kept = self._unwritten.get(table)
-                self._unwritten[table] = data if kept is None else pa.concat_tables([kept, data])
-            tables = dict(self._unwritten)
             now = utc_now()
 
             def work(con: duckdb.DuckDBPyConnection) -> None:
-                for table, data in tables.items():
-                    append_arrow(con, table, data, self.run_id)
+                self._stream_map.begin(next_stream_id(con))
+                self._append_slices(con)
                 if final_status is None:
                     con.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", [now, self.run_id])
                 else:
@@ -335,12 +332,49 @@ class DuckDBRecorder(BufferedRecorder):
                 self.failures += 1
                 self.error = exc
                 raise
-            self._unwritten = {}
+            self._stream_map.commit()
+            self.flushed_rows += sum(piece.rows for piece in self._unwritten)
+            self._unwritten = []
             self.failures = 0
             self.error = None
-            self.flushed_rows += sum(data.num_rows for data in tables.values())
             if self.on_flush is not None:
                 self.on_flush(self.flushed_rows)
+
+    def _append_slices(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Build slice k+1 here while the append worker has DuckDB append slice k (one at a time on
+        ``con``). A slice whose columns cannot convert is dropped (counted, reported by finish())."""
+        in_flight = None
+        try:
+            for piece in list(self._unwritten):
+                if piece.data is None:
+                    try:
+                        piece.data = self.build(piece.table, piece.chunks)
+                    except Exception as exc:  # noqa: BLE001 - not retried: the same columns would fail again
+                        self._unwritten.remove(piece)
+                        self.dropped_rows += piece.rows
+                        self.drop_error = exc
+                        continue
+                    piece.chunks = []  # release the tensors
+                append = self._appender(con, piece)
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = self._worker.submit(append)
+        finally:
+            if in_flight is not None:
+                in_flight.result()
+
+    def _appender(self, con: duckdb.DuckDBPyConnection, piece: Slice) -> Callable[[], None]:
+        """The append of one built slice (streams registered first), to run on the worker."""
+        if piece.table not in STREAM_TABLES:
+            return lambda: append_logical(con, piece.table, piece.data, self.run_id)
+        data, new_streams = self._stream_map.to_file(piece.data)
+        physical = STREAM_TABLES[piece.table]
+
+        def append() -> None:
+            register_streams(con, new_streams)
+            append_lean(con, physical, data)
+
+        return append
 
     def _write(self, work: Callable[[duckdb.DuckDBPyConnection], None], first: bool = False) -> None:
         """Take the file (waiting out other holders), run ``work`` in one transaction, release the file.
@@ -370,11 +404,18 @@ class DuckDBRecorder(BufferedRecorder):
             finally:
                 if not _release(self._detach, self.path):
                     self._host.close()  # drops the attachment and its lock; start afresh
-                    self._host = duckdb.connect(":memory:")
+                    self._host = _host_connection()
 
     def _detach(self) -> None:
         self._host.execute("USE memory")
         self._host.execute(f"DETACH {_ATTACHED}")
+
+
+def _host_connection() -> duckdb.DuckDBPyConnection:
+    """The in-memory DuckDB a writer ATTACHes its file to, appending on :data:`WRITER_THREADS` threads."""
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET threads = {WRITER_THREADS}")
+    return con
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from tracing.appends import insert_logical
 from tracing.connection import open_trace
 from tracing.recorder import MemoryRecorder
 from tracing.schema import SCHEMA_VERSION
@@ -54,9 +55,7 @@ def write_trace(path: Path, runs: list[tuple[dict[str, Any], dict[str, pa.Table]
                 [row[c] for c in columns],
             )
             for name, table in tables.items():
-                con.register("incoming", table)
-                con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM incoming")
-                con.unregister("incoming")
+                insert_logical(con, name, table)
     finally:
         con.close()
     return path

@@ -43,7 +43,7 @@ def _newer_schema(path, kit):
 
 def _missing_tables(path, kit):
     con = open_trace(path, read_only=False, create=True)
-    con.execute("DROP TABLE cell_states")
+    con.execute("DROP VIEW cell_states")
     con.close()
 
 
@@ -119,10 +119,15 @@ def test_damaged_block_found_mid_query_is_one_line(trace_path, kit, capsys, tmp_
     rec_tables = kit.recorded("r", lambda rec: rec.events(step=np.arange(300_000) // 64, op="read", memory="slot",
                                                           cell=np.arange(300_000) % 64, weight=np.random.default_rng(0).random(300_000)))
     kit.write_trace(trace_path, [(kit.run_row("r"), rec_tables)])
-    size = trace_path.stat().st_size
+    con = duckdb.connect(str(trace_path), read_only=True)
+    block_size = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()[0]
+    (block,) = con.execute(  # a block holding the weights the heatmap below reads
+        "SELECT max(block_id) FROM pragma_storage_info('stream_events') WHERE column_name = 'weight' AND block_id >= 0"
+    ).fetchone()
+    con.close()
     with trace_path.open("r+b") as handle:
-        handle.seek(size // 2)
-        handle.write(os.urandom(min(200_000, size // 3)))
+        handle.seek(3 * 4096 + block * block_size + 64)  # past the 3 file headers and the block's checksum
+        handle.write(os.urandom(block_size // 2))
     store = TraceStore(trace_path)
     with pytest.raises(NotATraceError, match="is damaged"):
         store.heatmap("r", "read", agg="weight")

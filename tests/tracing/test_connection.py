@@ -14,18 +14,26 @@ import pytest
 import tracing.connection as connection
 from tracing.connection import open_trace
 from tracing.errors import NotATraceError, SchemaVersionError, TraceLockedError
-from tracing.schema import DDL, FORMAT_TAG, SCHEMA_VERSION, TABLES
+from tracing.schema import DDL, FORMAT_TAG, OPS, SCHEMA_VERSION, TABLES, VIEWS
 
 
 def _tables(con):
-    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+    """Tables and views of the open database."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "UNION ALL SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal"
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def test_create_makes_every_table_and_meta(trace_path):
     con = open_trace(trace_path, read_only=False, create=True)
     assert _tables(con) == set(DDL)
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert views == set(VIEWS)
     meta = dict(con.execute("SELECT key, value FROM memscope_meta").fetchall())
     assert meta == {"schema_version": str(SCHEMA_VERSION), "format": FORMAT_TAG}
+    assert con.execute("SELECT code, op FROM ops ORDER BY code").fetchall() == list(enumerate(OPS))
     con.close()
     ro = open_trace(trace_path, read_only=True)
     assert set(TABLES) <= _tables(ro)

@@ -13,7 +13,7 @@ import pytest
 from tracing.connection import expected_columns
 from tracing.errors import NotATraceError, SchemaVersionError, UnknownRunError
 from tracing.parquet import MANIFEST, RunExistsError, export_runs, import_runs, partition_dir
-from tracing.schema import TABLES
+from tracing.schema import SCHEMA_VERSION, TABLES
 
 ODD_ID = "run/'quoted' \"x\""
 
@@ -62,7 +62,7 @@ def test_round_trip_every_table(source, tmp_path, kit):
     before = kit.file_digest(source)
     manifest = export_runs(source, None, out, progress=lambda done, total: calls.append((done, total)))
     assert kit.file_digest(source) == before  # export only reads
-    assert manifest["runs"] == ["a", ODD_ID, "c"] and manifest["schema_version"] == 1
+    assert manifest["runs"] == ["a", ODD_ID, "c"] and manifest["schema_version"] == SCHEMA_VERSION
     total_rows = sum(manifest["rows"].values())
     assert calls[-1] == (total_rows, total_rows) and [done for done, _ in calls] == sorted(done for done, _ in calls)
     target = tmp_path / "target.duckdb"

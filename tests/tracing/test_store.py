@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from tracing.errors import NotATraceError, UnknownRunError
+from tracing.schema import SCHEMA_VERSION
 from tracing.store import MIN_STEP_BINS, TraceStore, heatmap_bins
 
 ENTROPY = [0.1, 2.5, 0.3, 3.0, 0.2, 2.0, 0.0, 4.0, 1.0, 2.25]
@@ -64,7 +65,7 @@ def store(trace_path, kit):
 
 def test_info(store):
     info = store.info()
-    assert info["schema_version"] == 1
+    assert info["schema_version"] == SCHEMA_VERSION
     assert info["size_bytes"] == store.path.stat().st_size > 0
     assert info["tables"] == {"runs": 2, "steps": 20, "memory_events": 20, "cell_states": 8, "moments": 2, "metrics": 3}
     assert info["indexed_runs"] == 0

@@ -82,8 +82,9 @@ from tracing.connection import open_trace
 con = open_trace(sys.argv[1], read_only=False, create=True)
 con.execute("PRAGMA disable_checkpoint_on_shutdown")
 con.execute("SET checkpoint_threshold = '1GB'")  # committed rows stay in the write-ahead log
-con.execute("INSERT INTO runs (run_id, created, status, family, schema_version) VALUES ('r', now(), 'running', 'memnet', 1)")
-con.execute("INSERT INTO memory_events SELECT 'r', range, 0, 'slot', 0, 0, range % 8, 'write', 1.0, NULL, NULL FROM range(1000)")
+con.execute("INSERT INTO runs (run_id, created, status, family, schema_version) VALUES ('r', now(), 'running', 'memnet', 2)")
+con.execute("INSERT INTO streams VALUES (0, 'r', 'slot', 0, 0)")
+con.execute("INSERT INTO stream_events SELECT 0, range, 0, range % 8, 0, 1.0, NULL, NULL FROM range(1000)")  # op 0: write
 print("committed", flush=True)
 time.sleep(60)
 """

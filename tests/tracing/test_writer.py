@@ -69,7 +69,8 @@ def record_everything(rec) -> None:
 def read_table(path, table: str, run_id: str) -> pa.Table:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return con.sql(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY rowid", params=[run_id]).to_arrow_table()
+        # memory_events and cell_states are views that list rows in recording order
+        return con.sql(f"SELECT * FROM {table} WHERE run_id = ?", params=[run_id]).to_arrow_table()
     finally:
         con.close()
 

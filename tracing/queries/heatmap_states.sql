@@ -8,11 +8,14 @@ FROM (
     SELECT
         ((cell - $cell_lo) // $cell_bin) * $n_step_bins + (step - $step_lo) // $step_bin AS bin,
         avg(CASE $value WHEN 'age' THEN age WHEN 'usage' THEN usage WHEN 'norm' THEN norm END) AS value
-    FROM cell_states
-    WHERE run_id = $run_id
-      AND ($memory IS NULL OR memory = $memory)
-      AND ($layer IS NULL OR layer = $layer)
-      AND ($head IS NULL OR head = $head)
+    FROM stream_states
+    WHERE stream IN (
+            SELECT stream FROM streams
+            WHERE run_id = $run_id
+              AND ($memory IS NULL OR memory = $memory)
+              AND ($layer IS NULL OR layer = $layer)
+              AND ($head IS NULL OR head = $head)
+        )
       AND ($batch IS NULL OR batch = $batch)
     GROUP BY bin
 )

@@ -1,8 +1,13 @@
 -- Cell and step range of every (batch, memory, layer, head) stream of one run, in its events and
 -- in its cell states, for memscope_extents (the heatmap axes without a scan of the events).
 INSERT INTO memscope_extents
-SELECT run_id, 'memory_events', batch, memory, layer, head, min(cell), max(cell), min(step), max(step)
-FROM memory_events WHERE run_id = $run_id GROUP BY ALL
-UNION ALL
-SELECT run_id, 'cell_states', batch, memory, layer, head, min(cell), max(cell), min(step), max(step)
-FROM cell_states WHERE run_id = $run_id GROUP BY ALL
+SELECT s.run_id, x.source, x.batch, s.memory, s.layer, s.head, x.cell_lo, x.cell_hi, x.step_lo, x.step_hi
+FROM (
+    SELECT 'memory_events' AS source, stream, batch, min(cell) AS cell_lo, max(cell) AS cell_hi,
+           min(step) AS step_lo, max(step) AS step_hi
+    FROM stream_events WHERE stream IN (SELECT stream FROM streams WHERE run_id = $run_id) GROUP BY ALL
+    UNION ALL
+    SELECT 'cell_states', stream, batch, min(cell), max(cell), min(step), max(step)
+    FROM stream_states WHERE stream IN (SELECT stream FROM streams WHERE run_id = $run_id) GROUP BY ALL
+) AS x
+JOIN streams AS s USING (stream)

@@ -1,8 +1,11 @@
 -- One row per run with its counts. n_steps = 1 + the last step seen in steps or memory_events.
 WITH step_stats AS (
     SELECT run_id, max(step) AS last_step FROM steps GROUP BY run_id
-), event_stats AS (
-    SELECT run_id, max(step) AS last_step, count(*) AS n FROM memory_events GROUP BY run_id
+), event_stats AS (  -- per stream (an integer key), then per run
+    SELECT s.run_id, max(e.last_step) AS last_step, sum(e.n) AS n
+    FROM (SELECT stream, max(step) AS last_step, count(*) AS n FROM stream_events GROUP BY stream) AS e
+    JOIN streams AS s USING (stream)
+    GROUP BY s.run_id
 ), moment_stats AS (
     SELECT run_id, count(*) AS n FROM moments GROUP BY run_id
 )
