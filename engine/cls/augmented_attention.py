@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from engine.cls.config import CLSConfig
 from engine.cls.context_drift import ContextDrift
@@ -30,6 +31,13 @@ from engine.cls.fast_weights import FastWeightResult, fast_weight_chunked
 from engine.cls.hypernetwork import HyperUpdate
 from engine.cls.write_gate import WriteGate
 from tracing.recorder import NULL_RECORDER, Recorder
+
+ATTENTION_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+"""Kernels the ordinary attention may use: every one but cuDNN's, whose bf16 backward with an explicit
+``attn_mask`` gave non-finite gradients on an H200 (torch 2.11: the first ~25 steps of the assoc-recall
+model, with the default choice and with cuDNN forced; never with memory-efficient or math attention;
+``bench/cls_bf16_probe.py``, docs/results/cls.md). The outputs are the same attention up to rounding."""
+
 
 def causal_mask(T: int, window: int | None, device: torch.device) -> Tensor:
     """``(T, T)`` bool, True where query t may attend to key s: ``s <= t`` (and ``t - s < window``)."""
@@ -78,7 +86,8 @@ class AugmentedAttention(nn.Module):
             c, h = self.drift(h, state.get("c"))
         Q, K, V = (self._heads(x) for x in self.W_QKV(h).chunk(3, dim=-1))
         mask = causal_mask(T, self.cfg.attn_window, h.device)
-        attn = F.scaled_dot_product_attention(Q, K, V, attn_mask=mask)
+        with sdpa_kernel(ATTENTION_BACKENDS):
+            attn = F.scaled_dot_product_attention(Q, K, V, attn_mask=mask)
         if not self.fast:
             return self.W_O(attn.transpose(1, 2).reshape(B, T, d)), {}
         g = self.gate(h, c) if self.gate is not None else h.new_ones(B, T)

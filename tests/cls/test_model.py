@@ -125,3 +125,22 @@ def test_full_precision_ignores_bf16_autocast_and_read_norm_bounds_the_read():
     with torch.no_grad():
         attn.W_V_fast.weight.mul_(1000.0)  # huge values: the normalised read does not move
     assert torch.allclose(model(tokens).logits, plain, atol=1e-3)
+
+
+def test_ordinary_attention_never_runs_on_cudnn(monkeypatch):
+    """cuDNN's attention gave non-finite bf16 gradients on an H200 (docs/results/cls.md): every attention
+    call of the model runs with cuDNN attention switched off, the other kernels allowed."""
+    import engine.cls.augmented_attention as aug
+
+    seen = []
+    original = aug.F.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        seen.append((torch.backends.cuda.cudnn_sdp_enabled(), torch.backends.cuda.mem_efficient_sdp_enabled(), torch.backends.cuda.math_sdp_enabled()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(aug.F, "scaled_dot_product_attention", spy)
+    model = CLSTransformer(CLSConfig(**TINY, fast_layers=(1,), attn_window=2))
+    model(torch.randint(0, 20, (2, 9))).logits.sum().backward()
+    assert seen == [(False, True, True)] * 2  # both layers, with and without fast weights
+    assert torch.backends.cuda.cudnn_sdp_enabled()  # restored outside the model
