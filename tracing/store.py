@@ -13,7 +13,9 @@ columns (memory, layer, head, op as text, BIGINT steps and cells).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,11 +172,12 @@ class TraceStore:
         filters = {"run_id": run_id, "memory": memory, "layer": layer, "head": head, "batch": batch}
         with self._connect() as con:
             self._require_run(con, run_id)
+            filters.update(stream_params(con, run_id, memory, layer, head))
             if _indexed(con, run_id):
                 source = "cell_states" if states else "memory_events"
-                extent = con.execute(sql("heatmap_extent_rollup"), dict(filters, source=source)).fetchall()[0]
+                extent = _rows(con, "heatmap_extent_rollup", dict(filters, source=source))[0]
             else:
-                extent = con.execute(sql("heatmap_state_extent" if states else "heatmap_event_extent"), filters).fetchall()[0]
+                extent = _rows(con, "heatmap_state_extent" if states else "heatmap_event_extent", filters)[0]
             sampling = con.execute(sql("run_sampling"), {"run_id": run_id}).fetchall()[0][0]
             if extent[0] is None:
                 return HeatmapResult(pd.DataFrame({"cell": [], "step": [], "value": []}), 1, 1, 0, 0, False)
@@ -200,7 +203,7 @@ class TraceStore:
             self._require_run(con, run_id)
             if _indexed(con, run_id):
                 return _string_heavy_frame(con, "lifecycles_rollup", {"run_id": run_id, "memory": memory})
-            return _string_heavy_frame(con, "lifecycles", dict(_LIFECYCLE_CODES, run_id=run_id, memory=memory))
+            return _string_heavy_frame(con, "lifecycles", _lifecycle_params(con, run_id, memory))
 
     def timeline(self, run_id: str, batch: int = 0, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
         """Steps rows of one batch row for steps in ``[start, stop)``."""
@@ -211,7 +214,9 @@ class TraceStore:
         params = {"run_id": run_id, "batch": batch, "start": start, "stop": stop}
         with self._connect() as con:
             self._require_run(con, run_id)
-            return _string_heavy_frame(con, "event_counts_rollup" if _indexed(con, run_id) else "event_counts", params)
+            if _indexed(con, run_id):
+                return _string_heavy_frame(con, "event_counts_rollup", params)
+            return _string_heavy_frame(con, "event_counts", dict(params, **stream_params(con, run_id)))
 
     def events(
         self,
@@ -243,16 +248,56 @@ class TraceStore:
         return self._query("whatif", params, run_id=run_id)
 
 
+def stream_params(
+    con: duckdb.DuckDBPyConnection, run_id: str, memory: str | None = None, layer: int | None = None, head: int | None = None
+) -> dict[str, Any]:
+    """The stream ids of a run under the filters, as the event queries take them: ``stream_lo`` and
+    ``stream_hi`` (a range DuckDB filters on while it scans), ``contiguous`` (every id of the range is
+    chosen) and ``streams`` (the ids, for a range with gaps); ``memories`` (sorted names) and
+    ``memory_codes`` (1-based position in ``memories`` of stream ``stream_lo + i``, NULL in gaps)."""
+    rows = _rows(con, "run_streams", {"run_id": run_id, "memory": memory, "layer": layer, "head": head})
+    if not rows:  # no stream: an empty range
+        return {"stream_lo": None, "stream_hi": None, "contiguous": True, "streams": [-1], "memories": [""], "memory_codes": [0]}
+    ids = [stream for stream, _ in rows]
+    low, high = ids[0], ids[-1]
+    memories = sorted({name for _, name in rows})
+    codes: list[int | None] = [None] * (high - low + 1)
+    for stream, name in rows:
+        codes[stream - low] = memories.index(name) + 1
+    return {"stream_lo": low, "stream_hi": high, "contiguous": high - low + 1 == len(ids), "streams": ids,
+            "memories": memories, "memory_codes": codes}
+
+
+def _lifecycle_params(con: duckdb.DuckDBPyConnection, run_id: str, memory: str | None) -> dict[str, Any]:
+    """Parameters of lifecycles.sql: op codes, the streams of ``memory`` and the run's last step."""
+    (last_step,) = _rows(con, "run_last_step", dict(stream_params(con, run_id), run_id=run_id))[0]
+    return dict(_LIFECYCLE_CODES, **stream_params(con, run_id, memory), last_step=int(last_step))
+
+
+@functools.cache
+def _parameters(name: str) -> frozenset[str]:
+    """The ``$names`` query ``name`` binds (DuckDB refuses unused parameters)."""
+    return frozenset(re.findall(r"\$(\w+)", sql(name)))
+
+
+def _bound(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if key in _parameters(name)}
+
+
+def _rows(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> list[tuple]:
+    return con.execute(sql(name), _bound(name, params)).fetchall()
+
+
 def _frame(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> pd.DataFrame:
     """Run query ``name`` with bound ``params`` into a DataFrame (nullable integers stay ``Int64``)."""
-    return con.execute(sql(name), params).df()
+    return con.execute(sql(name), _bound(name, params)).df()
 
 
 def _string_heavy_frame(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> pd.DataFrame:
     """The same through Arrow, for large results whose string columns repeat a few values (memory,
     op, cause): pyarrow makes one Python string per distinct value, about half the CPU of
     ``.df()``. Only for queries without nullable integer columns (Arrow turns those into floats)."""
-    return con.sql(sql(name), params=params).to_arrow_table().to_pandas()
+    return con.sql(sql(name), params=_bound(name, params)).to_arrow_table().to_pandas()
 
 
 def _has_rollup_tables(con: duckdb.DuckDBPyConnection) -> bool:
@@ -303,18 +348,17 @@ def index_runs(
     try:
         con.execute(sql("rollup_tables"))
         for done, run_id in enumerate(chosen, start=1):
-            params = {"run_id": run_id}
             con.execute("BEGIN TRANSACTION")
             try:
                 for table in ROLLUP_TABLES:  # schema constants, the run id is bound
-                    con.execute(f"DELETE FROM {table} WHERE run_id = $run_id", params)
+                    con.execute(f"DELETE FROM {table} WHERE run_id = $run_id", {"run_id": run_id})
                 con.execute(
                     f"INSERT INTO memscope_lifecycles SELECT $run_id AS run_id, * FROM ({sql('lifecycles')})",
-                    dict(_LIFECYCLE_CODES, run_id=run_id, memory=None),
+                    dict(_bound("lifecycles", _lifecycle_params(con, run_id, None)), run_id=run_id),
                 )
-                con.execute(sql("rollup_event_counts"), params)
-                con.execute(sql("rollup_extents"), params)
-                con.execute(sql("rollup_register"), dict(params, built=utc_now()))
+                params = dict(stream_params(con, run_id), run_id=run_id, built=utc_now())
+                for query in ("rollup_event_counts", "rollup_extents", "rollup_register"):
+                    _rows(con, query, params)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

@@ -2,11 +2,5 @@
 -- heatmaps of different ops of one memory share their axes.
 SELECT min(cell), max(cell), min(step), max(step)
 FROM stream_events
-WHERE stream IN (
-        SELECT stream FROM streams
-        WHERE run_id = $run_id
-          AND ($memory IS NULL OR memory = $memory)
-          AND ($layer IS NULL OR layer = $layer)
-          AND ($head IS NULL OR head = $head)
-    )
+WHERE stream BETWEEN $stream_lo AND $stream_hi AND ($contiguous OR list_contains($streams, stream))
   AND ($batch IS NULL OR batch = $batch)

@@ -9,13 +9,7 @@ FROM (
         ((cell - $cell_lo) // $cell_bin) * $n_step_bins + (step - $step_lo) // $step_bin AS bin,
         avg(CASE $value WHEN 'age' THEN age WHEN 'usage' THEN usage WHEN 'norm' THEN norm END) AS value
     FROM stream_states
-    WHERE stream IN (
-            SELECT stream FROM streams
-            WHERE run_id = $run_id
-              AND ($memory IS NULL OR memory = $memory)
-              AND ($layer IS NULL OR layer = $layer)
-              AND ($head IS NULL OR head = $head)
-        )
+    WHERE stream BETWEEN $stream_lo AND $stream_hi AND ($contiguous OR list_contains($streams, stream))
       AND ($batch IS NULL OR batch = $batch)
     GROUP BY bin
 )

@@ -5,9 +5,9 @@ SELECT s.run_id, x.source, x.batch, s.memory, s.layer, s.head, x.cell_lo, x.cell
 FROM (
     SELECT 'memory_events' AS source, stream, batch, min(cell) AS cell_lo, max(cell) AS cell_hi,
            min(step) AS step_lo, max(step) AS step_hi
-    FROM stream_events WHERE stream IN (SELECT stream FROM streams WHERE run_id = $run_id) GROUP BY ALL
+    FROM stream_events WHERE stream BETWEEN $stream_lo AND $stream_hi AND ($contiguous OR list_contains($streams, stream)) GROUP BY ALL
     UNION ALL
     SELECT 'cell_states', stream, batch, min(cell), max(cell), min(step), max(step)
-    FROM stream_states WHERE stream IN (SELECT stream FROM streams WHERE run_id = $run_id) GROUP BY ALL
+    FROM stream_states WHERE stream BETWEEN $stream_lo AND $stream_hi AND ($contiguous OR list_contains($streams, stream)) GROUP BY ALL
 ) AS x
 JOIN streams AS s USING (stream)
