@@ -53,6 +53,10 @@ declare -A ARGS=(
   [delta-k128-eta1-bf16]="$K128 --set model.rule=delta $NOGATE --set model.eta=1.0 --set model.full_precision=false"
   [delta-k64-eta1]="$K64 --set model.rule=delta $NOGATE --set model.eta=1.0"
   [hebbian-k64-eta1]="$K64 --set model.rule=hebbian $NOGATE --set model.eta=1.0"
+  [delta-k64-eta1-seed1]="$K64 --set model.rule=delta $NOGATE --set model.eta=1.0 --set seed=1"
+  [delta-k64-eta1-seed2]="$K64 --set model.rule=delta $NOGATE --set model.eta=1.0 --set seed=2"
+  [hebbian-k64-eta1-seed1]="$K64 --set model.rule=hebbian $NOGATE --set model.eta=1.0 --set seed=1"
+  [delta-k64-eta1-gate-open]="$K64 --set model.rule=delta --set model.eta=1.0 --set model.gate_bias_init=3.0"
   [delta-k128-eta1-keys256]="$K128 --set model.rule=delta $NOGATE --set model.eta=1.0 $KEYS256"
   [hebbian-k128-eta1-keys256]="$K128 --set model.rule=hebbian $NOGATE --set model.eta=1.0 $KEYS256"
 )
