@@ -144,3 +144,22 @@ def test_ordinary_attention_never_runs_on_cudnn(monkeypatch):
     model(torch.randint(0, 20, (2, 9))).logits.sum().backward()
     assert seen == [(False, True, True)] * 2  # both layers, with and without fast weights
     assert torch.backends.cuda.cudnn_sdp_enabled()  # restored outside the model
+
+
+def test_ungated_hebbian_model_does_not_depend_on_eta():
+    """Without a gate the Hebbian F_t = eta sum_s k_s v_s^T only scales with eta, and the RMS-normalised
+    read removes the scale: the same weights give the same logits for eta 0.5 and 1 (docs/results/cls.md
+    compares an eta-0.5 Hebbian model with eta-1 delta models on this ground). Not so for the delta rule."""
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 20, (2, 12))
+    logits = {}
+    for rule in ("hebbian", "delta"):
+        half = CLSTransformer(CLSConfig(**TINY, rule=rule, use_gate=False, eta=0.5)).eval()
+        full = CLSTransformer(CLSConfig(**TINY, rule=rule, use_gate=False, eta=1.0)).eval()
+        with torch.no_grad():
+            for attn in half.fast_layers():
+                attn.drift.W_c.weight.normal_(0, 0.1)  # the context path active (it starts at zero)
+            full.load_state_dict(half.state_dict())
+            logits[rule] = (half(tokens).logits, full(tokens).logits)
+    assert torch.allclose(*logits["hebbian"], atol=1e-4)
+    assert not torch.allclose(*logits["delta"], atol=1e-3)
