@@ -3,7 +3,8 @@
     python bench/cls_report.py RESULTS_DIR docs/results
 
 Prints markdown tables (capacity curve, ablations, forgetting, throughput) and writes
-``cls_capacity.png`` and ``cls_forgetting.png`` into the plot folder.
+``cls_capacity_earlier.png`` (the earlier batch; ``cls_capacity.png`` is bench/cls_recall_report.py's) and
+``cls_forgetting.png`` into the plot folder.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def main() -> None:
         fig.add_trace(go.Scatter(x=list(c), y=[100 * (1 - a) for a in c.values()], mode="lines+markers", name=name))
     fig.add_vline(x=64, line_dash="dot", annotation_text="d_k = 64")
     fig.update_layout(title="Associative recall: error vs number of pairs R", xaxis_title="R (key-value pairs)", yaxis_title="error %", template="plotly_white", width=800, height=450)
-    fig.write_image(str(plots / "cls_capacity.png"))
+    fig.write_image(str(plots / "cls_capacity_earlier.png"))
 
     print()
     mech = mechanism_capacity()
