@@ -20,6 +20,25 @@ from tracing.schema import ARROW_SCHEMAS, OutOfRangeError
 Chunk = tuple[int, dict[str, Any]]
 """``(rows, columns)`` of one recorder call."""
 
+LIST_COLUMNS = frozenset({"topk_ids", "topk_probs", "embedding"})
+"""Columns of one list per row: ``(n, k)`` tensors or arrays, or lists of lists."""
+
+
+def split_chunk(chunk: Chunk, at: int) -> tuple[Chunk, Chunk]:
+    """Rows ``[0, at)`` and ``[at, n)`` of a chunk (``0 < at < n``): per-row columns are sliced (views
+    of tensors and arrays), scalars and length-1 columns (broadcast) are kept in both halves."""
+    n, columns = chunk
+    head: dict[str, Any] = {}
+    tail: dict[str, Any] = {}
+    for name, value in columns.items():
+        shape = getattr(value, "shape", None)
+        length = shape[0] if shape else (len(value) if isinstance(value, (list, tuple)) else None)
+        if length is None or (length == 1 and name not in LIST_COLUMNS):  # scalar or broadcast
+            head[name] = tail[name] = value
+        else:
+            head[name], tail[name] = value[:at], value[at:]
+    return (at, head), (n - at, tail)
+
 NUMPY_DTYPES: dict[pa.DataType, type] = {
     pa.int8(): np.int8,
     pa.int16(): np.int16,
@@ -129,8 +148,11 @@ def _tensors_concat(
     except RuntimeError:  # tensors on several devices
         return None
     if limits and (joined.dtype.is_floating_point or _wider(torch.iinfo(joined.dtype), limits)):
-        check_range(name, joined, limits)
-    return joined.to(getattr(torch, np.dtype(np_dtype).name)).cpu().numpy()
+        low, high = torch.aminmax(joined)  # one pass, on the tensor's device
+        check_range(name, np.asarray([int(low), int(high)]), limits)
+    if joined.device.type == "cpu" and joined.dtype != torch.bfloat16:
+        return joined.numpy().astype(np_dtype, copy=False)  # numpy's cast is ~3x faster than torch's here
+    return joined.to(getattr(torch, np.dtype(np_dtype).name)).cpu().numpy()  # cast on the device, copy less
 
 
 def _wider(info: Any, limits: tuple[int, int]) -> bool:

@@ -1,31 +1,28 @@
-"""The pieces of one writer flush: slices of buffered rows, file stream ids, and the append worker.
+"""The pieces of one writer flush: slices of buffered rows and the file's stream ids.
 
 A flush (:meth:`tracing.writer.DuckDBRecorder._flush`) takes the buffer as :class:`Slice` s of
-about :data:`SLICE_ROWS` rows of one table, and inside ONE transaction builds each slice's Arrow
-table on the flush thread while the :class:`AppendWorker` thread has DuckDB append the previous one
-(DuckDB releases the GIL while it appends, with its own 2 threads): building the next slice hides
-in the CPU that DuckDB leaves idle. A slice keeps its built table (with *local* stream ids) until
-its transaction commits, so a failed flush is retried without building it again.
+exactly :data:`SLICE_ROWS` rows of one table (one DuckDB row group; the last slice of a table may be
+smaller) and, inside ONE transaction, appends each table with ONE ``INSERT`` that reads a
+``pyarrow.RecordBatchReader``: DuckDB pulls the slices one at a time, and the reader builds each
+slice's Arrow table only when pulled, so one DuckDB thread builds slice k+1 while the other appends
+slice k. Measured here (docs/benchmarks/ingest.md): one statement over row-group-sized batches
+appends ~15 % faster than one statement per million rows, and batches that straddle row groups
+cost DuckDB a merge each. A slice keeps its built table (with *local* stream ids) until its
+transaction commits, so a failed flush is retried without building it again.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from tracing.columns import Chunk
+from tracing.columns import Chunk, split_chunk
 from tracing.streams import StreamKeys
 
-SLICE_ROWS = 1 << 20
-"""Rows per slice (one DuckDB append): large enough for DuckDB to fill whole row groups in parallel,
-small enough that building the next slice overlaps most of the appending."""
+SLICE_ROWS = 122_880
+"""Rows per slice: DuckDB's row group size, so that every batch fills whole row groups."""
 
 
 @dataclass
@@ -38,16 +35,24 @@ class Slice:
     data: pa.Table | None = None
 
 
-def slices(taken: dict[str, list[Chunk]]) -> list[Slice]:
-    """Cut each table's chunks, in order, into slices of at least ``SLICE_ROWS`` rows (the last may be smaller)."""
+def slices(taken: dict[str, list[Chunk]], rows: int = SLICE_ROWS) -> list[Slice]:
+    """Cut each table's chunks, in order, into slices of exactly ``rows`` rows (the last of a table may
+    be smaller), splitting a chunk where a boundary falls inside it (:func:`~tracing.columns.split_chunk`)."""
     out: list[Slice] = []
     for table, chunks in taken.items():
-        start, rows = 0, 0
-        for i, (n, _) in enumerate(chunks):
-            rows += n
-            if rows >= SLICE_ROWS or i == len(chunks) - 1:
-                out.append(Slice(table, chunks[start : i + 1], rows))
-                start, rows = i + 1, 0
+        current: list[Chunk] = []
+        filled = 0
+        for chunk in chunks:
+            while chunk[0]:
+                room = rows - filled
+                head, chunk = split_chunk(chunk, room) if chunk[0] > room else (chunk, (0, {}))
+                current.append(head)
+                filled += head[0]
+                if filled == rows:
+                    out.append(Slice(table, current, rows))
+                    current, filled = [], 0
+        if current:
+            out.append(Slice(table, current, filled))
     return out
 
 
@@ -85,35 +90,3 @@ class StreamMap:
 
     def commit(self) -> None:
         self._committed = np.asarray(self._open, np.int32)
-
-
-class AppendWorker:
-    """One daemon thread running submitted calls in order (a DuckDB connection is used by one thread
-    at a time: the flush thread waits for the worker before it touches the connection again)."""
-
-    def __init__(self, name: str) -> None:
-        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, call: Callable[[], Any]) -> Future:
-        future: Future = Future()
-        if not self._thread.is_alive():  # closed (or interpreter shutting down): run here
-            _settle(future, call)
-        else:
-            self._calls.put((call, future))
-        return future
-
-    def close(self) -> None:
-        self._calls.put(None)
-
-    def _run(self) -> None:
-        while (item := self._calls.get()) is not None:
-            _settle(item[1], item[0])
-
-
-def _settle(future: Future, call: Callable[[], Any]) -> None:
-    try:
-        future.set_result(call())
-    except BaseException as exc:  # noqa: BLE001 - handed to the waiting flush thread
-        future.set_exception(exc)

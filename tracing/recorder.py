@@ -28,11 +28,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pyarrow as pa
 
-from tracing.columns import Chunk, chunks_to_table
+from tracing.columns import LIST_COLUMNS, Chunk, chunks_to_table
 from tracing.schema import ARROW_SCHEMAS, STREAM_TABLES, op_code
 from tracing.streams import StreamKeys, lean_table, logical_table
 
-_LIST_COLUMNS = {"topk_ids", "topk_probs", "embedding"}
+_LIST_COLUMNS = LIST_COLUMNS
 
 _PLAIN_SCALARS = frozenset({str, int, float, bool, bytes})
 

@@ -90,7 +90,7 @@ def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys) -> np.nd
         part = values - np.int32(low) if low else values
         box = part if box is None else box * np.int32(extent) + part
     if size <= _DENSE_LIMIT:  # dense lookup table over the box: no sort
-        present = np.flatnonzero(np.bincount(box, minlength=size))
+        present = _present_codes(box, size, one_digit=len(varying) == 1)
         lookup, index, positions = np.zeros(size, np.int32), box, present
     else:
         present, index = np.unique(box, return_inverse=True)
@@ -101,7 +101,18 @@ def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys) -> np.nd
             code, offset = divmod(code, digits[slot][2])
             key[slot] += offset
         lookup[position] = keys.id_of((names[key[0]], key[1], key[2]))
+    if len(present) == len(lookup) and np.array_equal(lookup, lookup[0] + np.arange(len(lookup), dtype=np.int32)):
+        return index + lookup[0] if lookup[0] else index  # ids follow the box codes: an add, not a gather
     return np.take(lookup, index)
+
+
+def _present_codes(box: np.ndarray, size: int, one_digit: bool) -> np.ndarray:
+    """The box codes that occur in ``box``. With one varying digit its lowest and highest codes occur
+    by construction, and a few codes between are cheaper to test one by one than to count."""
+    if one_digit and size <= 8:
+        inner = [code for code in range(1, size - 1) if (box == code).any()]
+        return np.asarray(sorted({0, size - 1, *inner}), np.int64)
+    return np.flatnonzero(np.bincount(box, minlength=size))
 
 
 def _digit(name: str, values: list[Any], sizes: list[int]) -> tuple[np.ndarray | None, int, int]:

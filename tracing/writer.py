@@ -41,19 +41,20 @@ import platform
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from tracing.appends import append_lean, append_logical, next_stream_id, register_streams
 from tracing.connection import open_trace, retry_while_locked
 from tracing.errors import TraceError
-from tracing.flushing import AppendWorker, Slice, StreamMap, slices
+from tracing.flushing import Slice, StreamMap, slices
 from tracing.liveness import HEARTBEAT_PERIOD_S, mark_crashed, this_host, utc_now
 from tracing.recorder import BufferedRecorder
-from tracing.schema import SCHEMA_VERSION, STREAM_TABLES
+from tracing.schema import SCHEMA_VERSION, STREAM_SCHEMAS, STREAM_TABLES, logical_schema
 from tracing.store import index_runs
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,6 @@ class DuckDBRecorder(BufferedRecorder):
         except BaseException:  # not a trace, locked, ...: nothing to flush, nothing to keep open
             self._host.close()
             raise
-        self._worker = AppendWorker(f"memscope-append-{self.run_id[:8]}")
         self._thread = threading.Thread(target=self._flush_loop, name=f"memscope-flush-{self.run_id[:8]}", daemon=True)
         _unfinished.add(self)
         self._thread.start()
@@ -251,7 +251,6 @@ class DuckDBRecorder(BufferedRecorder):
             ) from last
         self.status = status
         _unfinished.discard(self)
-        self._worker.close()
         self._host.close()
         if self.index_on_finish:
             self._index()
@@ -307,8 +306,9 @@ class DuckDBRecorder(BufferedRecorder):
                     log.warning("memscope: %d flushes of %s failed in a row, data kept: %s", self.failures, self.path, exc)
 
     def _flush(self, final_status: str | None = None) -> None:
-        """Take the buffer, then in ONE transaction build and append every slice (pipelined, see
-        :mod:`tracing.flushing`), register new streams, and write the heartbeat and ``final_status``."""
+        """Take the buffer, then in ONE transaction append every table (one statement each, slices built
+        as DuckDB pulls them: :mod:`tracing.flushing`), register new streams, and write the heartbeat
+        and ``final_status``."""
         with self._flush_lock:
             self._unwritten += slices(self.take())
             with self._drained:
@@ -317,7 +317,8 @@ class DuckDBRecorder(BufferedRecorder):
 
             def work(con: duckdb.DuckDBPyConnection) -> None:
                 self._stream_map.begin(next_stream_id(con))
-                self._append_slices(con)
+                for table in dict.fromkeys(piece.table for piece in self._unwritten):
+                    self._append_table(con, table, [piece for piece in self._unwritten if piece.table == table])
                 if final_status is None:
                     con.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", [now, self.run_id])
                 else:
@@ -340,41 +341,38 @@ class DuckDBRecorder(BufferedRecorder):
             if self.on_flush is not None:
                 self.on_flush(self.flushed_rows)
 
-    def _append_slices(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Build slice k+1 here while the append worker has DuckDB append slice k (one at a time on
-        ``con``). A slice whose columns cannot convert is dropped (counted, reported by finish())."""
-        in_flight = None
-        try:
-            for piece in list(self._unwritten):
-                if piece.data is None:
-                    try:
-                        piece.data = self.build(piece.table, piece.chunks)
-                    except Exception as exc:  # noqa: BLE001 - not retried: the same columns would fail again
-                        self._unwritten.remove(piece)
-                        self.dropped_rows += piece.rows
-                        self.drop_error = exc
-                        continue
-                    piece.chunks = []  # release the tensors
-                append = self._appender(con, piece)
-                if in_flight is not None:
-                    in_flight.result()
-                in_flight = self._worker.submit(append)
-        finally:
-            if in_flight is not None:
-                in_flight.result()
-
-    def _appender(self, con: duckdb.DuckDBPyConnection, piece: Slice) -> Callable[[], None]:
-        """The append of one built slice (streams registered first), to run on the worker."""
-        if piece.table not in STREAM_TABLES:
-            return lambda: append_logical(con, piece.table, piece.data, self.run_id)
-        data, new_streams = self._stream_map.to_file(piece.data)
-        physical = STREAM_TABLES[piece.table]
-
-        def append() -> None:
+    def _append_table(self, con: duckdb.DuckDBPyConnection, table: str, pieces: list[Slice]) -> None:
+        """Append the slices of one table with ONE statement reading a batch reader that builds each
+        slice when DuckDB pulls it (see :mod:`tracing.flushing`), then register the streams it met."""
+        new_streams: list[tuple[int, str, str, int, int]] = []
+        if table in STREAM_TABLES:
+            physical = STREAM_TABLES[table]
+            reader = pa.RecordBatchReader.from_batches(STREAM_SCHEMAS[physical], self._batches(pieces, new_streams))
+            append_lean(con, physical, reader)
             register_streams(con, new_streams)
-            append_lean(con, physical, data)
+        else:
+            reader = pa.RecordBatchReader.from_batches(logical_schema(table), self._batches(pieces, new_streams))
+            append_logical(con, table, reader, self.run_id)
 
-        return append
+    def _batches(self, pieces: list[Slice], new_streams: list[tuple[int, str, str, int, int]]) -> Iterator[pa.RecordBatch]:
+        """Each slice's Arrow batches, built when pulled (on the DuckDB thread that pulls them), stream
+        ids mapped to the file's and new streams collected. A slice whose columns cannot be converted
+        is dropped (not retried: the same columns would fail again) and reported by flush()/finish()."""
+        for piece in pieces:
+            if piece.data is None:
+                try:
+                    piece.data = self.build(piece.table, piece.chunks)
+                except Exception as exc:  # noqa: BLE001 - counted, reported by flush()/finish()
+                    self._unwritten.remove(piece)
+                    self.dropped_rows += piece.rows
+                    self.drop_error = exc
+                    continue
+                piece.chunks = []  # release the tensors
+            data = piece.data
+            if piece.table in STREAM_TABLES:
+                data, rows = self._stream_map.to_file(data)
+                new_streams += rows
+            yield from data.to_batches()
 
     def _write(self, work: Callable[[duckdb.DuckDBPyConnection], None], first: bool = False) -> None:
         """Take the file (waiting out other holders), run ``work`` in one transaction, release the file.
