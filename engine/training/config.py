@@ -43,6 +43,7 @@ class TrainConfig:
     out: str = "runs/checkpoints/run"
     persist_state: bool = False
     time_limit: float = 0.0
+    target_accuracy: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_batches"):
@@ -50,6 +51,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be positive (got {getattr(self, name)})")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive (got {self.lr})")
+        if not 0.0 <= self.target_accuracy <= 1.0:
+            raise ConfigError(f"target_accuracy must be in [0, 1] (got {self.target_accuracy})")
 
 
 _SECTIONS = {"model": "model_params", "task": "task_params", "eval": "eval_params"}

@@ -149,6 +149,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, progress: bool 
             if cfg.time_limit and time.time() - began > cfg.time_limit:
                 log(f"time limit {cfg.time_limit:.0f}s reached at step {step}")
                 break
+            if cfg.target_accuracy and history and history[-1]["step"] == step and history[-1]["accuracy"] >= cfg.target_accuracy:
+                log(f"target accuracy {cfg.target_accuracy} reached at step {step}")
+                break
     metrics["final"] = run_eval(step, min(step, total - 1) // cfg.steps) if not history or history[-1]["step"] != step else history[-1]
     save(step)
     return TrainResult(out, metrics)

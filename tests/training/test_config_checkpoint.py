@@ -10,6 +10,7 @@ import torch
 from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from engine.models import MODELS, UnknownModelError, model_spec
 from engine.training.config import ConfigError, build_config
+from engine.training import trainer as trainer_module
 from engine.training.trainer import train
 
 TINY = ["steps=4", "batch_size=4", "eval_every=2", "eval_batches=1", "task.max_distance=16", "model.d_model=16", "model.n_attn_heads=2"]
@@ -44,6 +45,17 @@ def test_resume_applies_changed_loss_weights_and_refuses_shape_changes(tmp_path)
     with pytest.raises(CheckpointError, match="n_slots|shape") as err:
         train(build_config({"model": "memnet", "out": str(out)}, overrides=stage + ["model.n_slots=12"]), resume=out, progress=False, log=lambda _: None)
     assert "\n" not in str(err.value)
+
+
+def test_training_stops_at_target_accuracy(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "evaluate", lambda *args, **kwargs: {"accuracy": 0.5, "n_scored": 4.0})
+    out = tmp_path / "ck"
+    logs: list[str] = []
+    result = train(build_config({"model": "memnet", "out": str(out)}, overrides=TINY_MEMNET + ["target_accuracy=0.5"]), progress=False, log=logs.append)
+    assert result.metrics["step"] == 2 and [h["step"] for h in result.metrics["history"]] == [2]
+    assert any("target accuracy" in line for line in logs)
+    with pytest.raises(ConfigError, match="target_accuracy"):
+        build_config({}, overrides=["target_accuracy=1.5"])
 
 
 def test_unknown_model_name():
