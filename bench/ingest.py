@@ -8,10 +8,11 @@ Workload (engine-style): every step, one ``rec.events(...)`` call with torch ten
   has committed everything, so the rate is what the writer sustains end to end (calls -> lean Arrow
   tables -> DuckDB, building the next table while DuckDB appends the previous one).
 - raw: the same Arrow batches the recorder appends (lean per-stream layout, built untimed by the
-  recorder's own ``build`` from slices of the same ``SLICE_ROWS`` rows), appended to a fresh file
-  through ONE open connection with the writer's DuckDB settings (``threads = 2``) in ONE statement
-  (a batch reader over all of them: the fastest way DuckDB takes them), then closed (which
-  checkpoints, as the recorder's release of the file does).
+  recorder's own ``build`` from the same flushes' slices of ``SLICE_ROWS`` rows), appended to a
+  fresh file through ONE open connection with the writer's DuckDB settings (``threads = 2``), then
+  closed (which checkpoints, as the recorder's release of the file does): once with one statement
+  per flush (as the recorder issues them: the recorder's own overhead), once with ONE statement for
+  everything (the fastest way DuckDB takes these batches: also the cost of flushing at all).
 
 Both append with :func:`tracing.appends.append_lean`. Rates are given per wall-clock second and
 per CPU-second of the process (all threads); the ratio recorder/raw is the recorder's cost over
@@ -79,47 +80,54 @@ def make_step_tensors(batch: int, heads: int, topk: int, variants: int = 16) -> 
     ]
 
 
-def record_steps(rec, steps: int, tensors: list[dict[str, torch.Tensor]]) -> None:
+def record_steps(rec, steps: int, tensors: list[dict[str, torch.Tensor]], first: int = 0) -> None:
     """The engine's side: one ``events`` call per step (a slot-memory top-k read)."""
-    for step in range(steps):
+    for step in range(first, first + steps):
         rec.events(step=step, op="read", memory="slot", layer=0, **tensors[step % len(tensors)])
 
 
-def run_recorder(path: Path, steps: int, tensors, flush_interval: float) -> tuple[float, float, float, int]:
-    """(seconds until all rows are committed, CPU seconds, seconds in the engine's calls, flushes)."""
-    flushes = []
-    rec = DuckDBRecorder(path, name="bench", family="memnet", flush_interval=flush_interval, on_flush=flushes.append,
+def run_recorder(path: Path, steps: int, tensors, flush_interval: float) -> tuple[float, float, float, list[int]]:
+    """(seconds until all rows are committed, CPU seconds, seconds in the engine's calls, rows of each flush)."""
+    flushed = [0]
+    rec = DuckDBRecorder(path, name="bench", family="memnet", flush_interval=flush_interval, on_flush=flushed.append,
                          index_on_finish=False)  # ingest only: finish() must not add indexing time
     start, cpu = time.perf_counter(), cpu_seconds()
     record_steps(rec, steps, tensors)
     calls = time.perf_counter() - start
     rec.finish()
-    return time.perf_counter() - start, cpu_seconds() - cpu, calls, len(flushes)
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    return seconds, cpu, calls, [b - a for a, b in zip(flushed, flushed[1:]) if b > a]
 
 
-def lean_batches(steps: int, tensors) -> tuple[list[pa.Table], list[tuple], float]:
-    """The recorder's Arrow tables for the same events (slices of SLICE_ROWS rows, stream ids as a fresh
-    file numbers them), the ``streams`` rows they need, and the CPU seconds the build took."""
+def lean_batches(flush_rows: list[int], tensors, per_step: int) -> tuple[list[list[pa.Table]], list[tuple], float]:
+    """The Arrow tables the recorder appends for the same events, flush by flush (``flush_rows`` rows
+    each: slices of SLICE_ROWS rows, stream ids as a fresh file numbers them), the ``streams`` rows
+    they need, and the CPU seconds the build took."""
     buffer = BufferedRecorder(RUN_ID)
-    record_steps(buffer, steps, tensors)
-    start = cpu_seconds()
-    batches = [buffer.build(piece.table, piece.chunks) for piece in slices(buffer.take())]
-    build_seconds = cpu_seconds() - start
+    groups, build_seconds, step = [], 0.0, 0
+    for rows in flush_rows:
+        record_steps(buffer, rows // per_step, tensors, first=step)
+        step += rows // per_step
+        start = cpu_seconds()
+        groups.append([buffer.build(piece.table, piece.chunks) for piece in slices(buffer.take())])
+        build_seconds += cpu_seconds() - start
     streams = [(i, RUN_ID, *key) for i, key in enumerate(buffer.streams.keys)]
-    return batches, streams, build_seconds
+    return groups, streams, build_seconds
 
 
-def run_raw(path: Path, batches: list[pa.Table], streams: list[tuple]) -> tuple[float, float]:
-    """(seconds, CPU seconds) to append ``batches`` through one connection (open, append each, close)."""
+def run_raw(path: Path, groups: list[list[pa.Table]], streams: list[tuple], one_statement: bool) -> tuple[float, float]:
+    """(seconds, CPU seconds) to append the batch ``groups`` through one connection and close it: one
+    statement per group (as the recorder's flushes), or one statement for all of them."""
     con = duckdb.connect(str(path))
     con.execute(f"SET threads = {WRITER_THREADS}")
     create_schema(con)
     con.execute("INSERT INTO runs (run_id, created, status, family, schema_version) VALUES (?, now(), 'running', 'memnet', 2)",
                 [RUN_ID])
+    schema = groups[0][0].schema
     start, cpu = time.perf_counter(), cpu_seconds()
     register_streams(con, streams)
-    reader = pa.RecordBatchReader.from_batches(batches[0].schema, (b for batch in batches for b in batch.to_batches()))
-    append_lean(con, "stream_events", reader)
+    for group in [[t for g in groups for t in g]] if one_statement else groups:
+        append_lean(con, "stream_events", pa.RecordBatchReader.from_batches(schema, (b for t in group for b in t.to_batches())))
     con.close()
     return time.perf_counter() - start, cpu_seconds() - cpu
 
@@ -145,29 +153,35 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         warm = Path(tmp) / "warm.duckdb"
         run_recorder(warm, 50, tensors, args.flush_interval)  # imports, first-call costs
-        batches, streams, build_seconds = lean_batches(args.steps, tensors)
-        rates: dict[str, list[float]] = {"rec": [], "raw": [], "rec_cpu": [], "raw_cpu": [], "calls": []}
+        per_step = args.batch * args.heads * args.topk
+        rates: dict[str, list[float]] = {key: [] for key in ("rec", "raw", "one", "rec_cpu", "raw_cpu", "one_cpu", "calls", "build")}
         for repeat in range(args.repeats):
-            rec_path, raw_path = Path(tmp) / f"rec{repeat}.duckdb", Path(tmp) / f"raw{repeat}.duckdb"
+            paths = [Path(tmp) / f"{kind}{repeat}.duckdb" for kind in ("rec", "raw", "one")]
             stat = cpu_times()
-            seconds, cpu, calls, flushes = run_recorder(rec_path, args.steps, tensors, args.flush_interval)
-            raw_seconds, raw_cpu = run_raw(raw_path, batches, streams)
+            seconds, cpu, calls, flush_rows = run_recorder(paths[0], args.steps, tensors, args.flush_interval)
+            groups, streams, build_seconds = lean_batches(flush_rows, tensors, per_step)  # untimed
+            raw_seconds, raw_cpu = run_raw(paths[1], groups, streams, one_statement=False)
+            one_seconds, one_cpu = run_raw(paths[2], groups, streams, one_statement=True)
             steal = steal_share(stat, cpu_times())
-            for key, value in (("rec", seconds), ("raw", raw_seconds), ("rec_cpu", cpu), ("raw_cpu", raw_cpu), ("calls", calls)):
+            measured = (("rec", seconds), ("raw", raw_seconds), ("one", one_seconds), ("rec_cpu", cpu), ("raw_cpu", raw_cpu),
+                        ("one_cpu", one_cpu), ("calls", calls), ("build", build_seconds))
+            for key, value in measured:
                 rates[key].append(events / value)
-            print(f"  run {repeat}: recorder {events / seconds / 1e6:5.2f} M ev/s ({flushes} flushes)  "
-                  f"raw {events / raw_seconds / 1e6:5.2f} M ev/s  ratio {raw_seconds / seconds:.3f}  |  "
-                  f"per CPU-second: recorder {events / cpu / 1e6:5.2f} M, raw {events / raw_cpu / 1e6:5.2f} M, "
-                  f"ratio {raw_cpu / cpu:.3f}  |  load {os.getloadavg()[0]:.2f}, steal {steal:.0%}")
-            for path in (rec_path, raw_path):
+            print(f"  run {repeat}: {len(flush_rows)} flushes | wall M ev/s: recorder {events / seconds / 1e6:5.2f}, "
+                  f"raw {events / raw_seconds / 1e6:5.2f} (ratio {raw_seconds / seconds:.3f}), "
+                  f"raw one statement {events / one_seconds / 1e6:5.2f} (ratio {one_seconds / seconds:.3f}) | "
+                  f"M ev/CPU-s: recorder {events / cpu / 1e6:4.2f}, raw {events / raw_cpu / 1e6:4.2f} ({raw_cpu / cpu:.3f}), "
+                  f"one {events / one_cpu / 1e6:4.2f} ({one_cpu / cpu:.3f}) | load {os.getloadavg()[0]:.2f}, steal {steal:.0%}")
+            for path in paths:
                 path.unlink()
     med = {key: statistics.median(values) for key, values in rates.items()}
-    print(f"median wall: recorder {med['rec'] / 1e6:.2f} M events/s, raw Arrow append {med['raw'] / 1e6:.2f} M events/s, "
-          f"ratio {med['rec'] / med['raw']:.3f}")
-    print(f"median CPU:  recorder {med['rec_cpu'] / 1e6:.2f} M events/CPU-s, raw {med['raw_cpu'] / 1e6:.2f} M events/CPU-s, "
-          f"ratio {med['rec_cpu'] / med['raw_cpu']:.3f}")
-    print(f"recorder stages: engine-side calls (buffering) {med['calls'] / 1e6:,.0f} M events/s, "
-          f"build of the lean Arrow tables {events / build_seconds / 1e6:,.1f} M events/CPU-s")
+    for label, key in (("raw, the recorder's statements", "raw"), ("raw, one statement", "one")):
+        print(f"median wall: recorder {med['rec'] / 1e6:.2f} M events/s, {label} {med[key] / 1e6:.2f} M events/s, "
+              f"ratio {med['rec'] / med[key]:.3f}")
+        print(f"median CPU:  recorder {med['rec_cpu'] / 1e6:.2f} M events/CPU-s, {label} {med[key + '_cpu'] / 1e6:.2f} "
+              f"M events/CPU-s, ratio {med['rec_cpu'] / med[key + '_cpu']:.3f}")
+    print(f"recorder stages: engine-side calls (buffering, incl. back-pressure waits) {med['calls'] / 1e6:,.0f} M events/s, "
+          f"build of the lean Arrow tables {med['build'] / 1e6:,.1f} M events/CPU-s")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
