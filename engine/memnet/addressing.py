@@ -19,25 +19,16 @@ def cosine_similarity(keys: torch.Tensor, memory: torch.Tensor, eps: float = 1e-
     return F.normalize(keys, dim=-1, eps=eps) @ F.normalize(memory, dim=-1, eps=eps).transpose(-1, -2)
 
 
-MASKED = -1e4
-"""Score of a slot that may not be addressed (far below any ``beta * cos``; its weight is set to 0)."""
-
-
-def topk_softmax(scores: torch.Tensor, k: int, allowed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def topk_softmax(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep the ``k`` largest scores and softmax-normalise them.
 
     Args:
       scores: ``(..., N)`` sharpened similarities ``beta * K``.
-      allowed: ``(..., N)`` bool or ``None``; slots that are not allowed get weight 0 (all of a
-        row's weights are 0 when none is allowed).
     Returns:
-      ``idx (..., k)`` slot indices (best first) and ``w (..., k)`` weights summing to 1 (or 0).
+      ``idx (..., k)`` slot indices (best first) and ``w (..., k)`` weights summing to 1.
     """
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed, MASKED)
     top, idx = scores.topk(k, dim=-1)
-    weights = torch.softmax(top, dim=-1)
-    return idx, weights if allowed is None else weights.masked_fill(top <= MASKED, 0.0)
+    return idx, torch.softmax(top, dim=-1)
 
 
 def sparse_read(memory: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -54,19 +45,12 @@ def sparse_read(memory: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor) 
     return (weights.unsqueeze(-1).to(gathered.dtype) * gathered).sum(dim=-2)
 
 
-def address(
-    keys: torch.Tensor, strength: torch.Tensor, memory: torch.Tensor, k: int, live: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Content addressing: ``topk_softmax(beta * cos(keys, M), k)``, over the ``live`` slots only when given.
-
-    Cosine ignores a slot's norm, so a slot holding only faint sub-floor writes competes with a
-    written fact on equal terms; restricting reads to live slots (allocated content) removes them.
+def address(keys: torch.Tensor, strength: torch.Tensor, memory: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Content addressing: ``topk_softmax(beta * cos(keys, M), k)``.
 
     Args:
-      keys: ``(B, H, Q, D)``; strength: ``(B, H, Q)`` key strength ``beta >= 1``; memory ``(B, H, N, D)``;
-      live: ``(B, H, N)`` bool or ``None``.
+      keys: ``(B, H, Q, D)``; strength: ``(B, H, Q)`` key strength ``beta >= 1``; memory ``(B, H, N, D)``.
     Returns:
       ``idx, w`` of shape ``(B, H, Q, k)``.
     """
-    allowed = None if live is None else live.unsqueeze(2).expand(*keys.shape[:3], live.shape[-1])
-    return topk_softmax(strength.unsqueeze(-1) * cosine_similarity(keys, memory), k, allowed)
+    return topk_softmax(strength.unsqueeze(-1) * cosine_similarity(keys, memory), k)

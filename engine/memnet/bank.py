@@ -117,7 +117,7 @@ class MultiHeadMemoryBank(nn.Module):
         steps = io.read_key.shape[2]
         memory = state.memory
         # read: top-k cosine addressing, softmax over the k
-        read_idx, read_w = addressing.address(io.read_key, io.read_strength, memory, cfg.top_k, state.live if cfg.read_live_only else None)
+        read_idx, read_w = addressing.address(io.read_key, io.read_strength, memory, cfg.top_k)
         read = addressing.sparse_read(memory, read_idx, read_w)
         # write: addressed slots (residual update) and LRU allocation of fresh slots
         update_idx, update_w = addressing.address(io.write_key, io.write_strength, memory, cfg.top_k)

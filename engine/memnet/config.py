@@ -18,8 +18,7 @@ class MemNetConfig:
     tokens (``1`` = every token; within a chunk the controller's attention window carries the
     context, so ``window >= chunk_size``). A write whose weight is under ``write_floor`` allocates
     nothing (no age reset, no ``write`` event); with ``hard_writes`` it is dropped altogether, so
-    writes are sparse: most tokens write nothing. With ``read_live_only`` reads address only live
-    slots (allocated content, not evicted or decayed away), not slots holding faint sub-floor writes.
+    writes are sparse: most tokens write nothing.
     """
 
     vocab_size: int = 64
@@ -40,7 +39,6 @@ class MemNetConfig:
     age_noise: float = 1.0
     write_floor: float = 0.1
     hard_writes: bool = False
-    read_live_only: bool = False
     write_gate_init: float = 0.5
     alloc_gate_init: float = 0.5
     decay_floor: float = 0.01

@@ -11,14 +11,10 @@ from engine.memnet.bank import MemoryIO, MultiHeadMemoryBank
 from engine.memnet.state import MemoryState
 
 
-def _dense_topk_softmax(scores: torch.Tensor, k: int, allowed: torch.Tensor | None = None) -> torch.Tensor:
-    """``(B, N)`` scores -> dense ``(B, N)`` weights: softmax over the k largest allowed, 0 elsewhere
-    (all 0 when no slot is allowed)."""
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed, float("-inf"))
+def _dense_topk_softmax(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """``(B, N)`` scores -> dense ``(B, N)`` weights: softmax over the k largest, 0 elsewhere."""
     kth = scores.topk(k, dim=-1).values[:, -1:]
-    weights = torch.softmax(scores.masked_fill(scores < kth, float("-inf")), dim=-1)
-    return weights.nan_to_num(0.0)
+    return torch.softmax(scores.masked_fill(scores < kth, float("-inf")), dim=-1)
 
 
 def naive_memory(bank: MultiHeadMemoryBank, io: MemoryIO, state: MemoryState) -> tuple[torch.Tensor, MemoryState]:
@@ -37,8 +33,7 @@ def naive_memory(bank: MultiHeadMemoryBank, io: MemoryIO, state: MemoryState) ->
             m = memory[:, h]  # (B, N, D)
             unit = F.normalize(m, dim=-1, eps=1e-8)
             q = F.normalize(io.read_key[:, h, t], dim=-1, eps=1e-8)
-            allowed = live[:, h].clone() if cfg.read_live_only else None
-            w_read = _dense_topk_softmax(io.read_strength[:, h, t, None] * torch.einsum("bd,bnd->bn", q, unit), cfg.top_k, allowed)
+            w_read = _dense_topk_softmax(io.read_strength[:, h, t, None] * torch.einsum("bd,bnd->bn", q, unit), cfg.top_k)
             read_t.append(torch.einsum("bn,bnd->bd", w_read, m))
             kw = F.normalize(io.write_key[:, h, t], dim=-1, eps=1e-8)
             w_upd = _dense_topk_softmax(io.write_strength[:, h, t, None] * torch.einsum("bd,bnd->bn", kw, unit), cfg.top_k)

@@ -21,16 +21,15 @@ def random_io(b: int, h: int, t: int, d: int, gate: float | None = None) -> Memo
                     r(b, h, t) if gate is None else torch.full((b, h, t), gate), r(b, h, t), r(b, h, t, d))
 
 
-@pytest.mark.parametrize("hard_writes, read_live_only", [(False, False), (True, False), (False, True)])
-def test_chunk_size_one_equals_naive_reference(tiny_config, hard_writes, read_live_only):
-    cfg = dataclasses.replace(tiny_config, chunk_size=1, window=8, hard_writes=hard_writes, read_live_only=read_live_only)
+@pytest.mark.parametrize("hard_writes", [False, True])
+def test_chunk_size_one_equals_naive_reference(tiny_config, hard_writes):
+    cfg = dataclasses.replace(tiny_config, chunk_size=1, window=8, hard_writes=hard_writes)
     bank = MultiHeadMemoryBank(cfg).eval()
     with torch.no_grad():
         bank.decay_logit.uniform_(2.0, 6.0)
     state = bank.initial_state(3, torch.device("cpu"))
     state.age = torch.rand(3, 2, 8) * 10  # distinct ages: no ties in the LRU choice
     state.memory = torch.randn(3, 2, 8, 8)  # distinct similarities: no ties in top-k
-    state.live = torch.rand(3, 2, 8, generator=torch.Generator().manual_seed(2)) < 0.5
     io = random_io(3, 2, 12, 8)
     fast, fast_state, _, _ = bank(io, state)
     slow, slow_state = naive_memory(bank, io, state)

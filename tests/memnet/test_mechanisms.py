@@ -42,20 +42,6 @@ def test_address_sharpens_with_strength():
     torch.testing.assert_close(w[0, 0, 0], expected)
 
 
-def test_address_live_only_skips_slots_without_allocated_content():
-    # slot 2 holds a faint write exactly along the key (cosine 1) but is not live
-    memory = torch.tensor([[[[1.0, 0.0], [1.0, 1.0], [0.01, 0.0]]]])
-    key = torch.tensor([[[[1.0, 0.0]]]])
-    live = torch.tensor([[[True, True, False]]])
-    idx, w = addressing.address(key, torch.tensor([[[2.0]]]), memory, 2, live)
-    assert idx[0, 0, 0].tolist() == [0, 1]
-    torch.testing.assert_close(w[0, 0, 0], torch.softmax(torch.tensor([2.0, 2 / math.sqrt(2)]), dim=0))
-    idx, w = addressing.address(key, torch.tensor([[[2.0]]]), memory, 2, torch.tensor([[[True, False, False]]]))
-    assert idx[0, 0, 0, 0] == 0 and w[0, 0, 0].tolist() == [1.0, 0.0]  # fewer live slots than k
-    _, w = addressing.address(key, torch.tensor([[[2.0]]]), memory, 2, torch.zeros(1, 1, 3, dtype=torch.bool))
-    assert w.abs().sum() == 0  # nothing live: the read is empty
-
-
 def test_staleness_and_allocation_pick_oldest_least_used():
     age = torch.tensor([[[5.0, 1.0, 3.0, 7.0]]])
     usage = torch.tensor([[[0.0, 0.0, 4.0, 3.0]]])
