@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -152,6 +152,7 @@ def migrate_command(trace: TraceArg) -> None:
     import duckdb
 
     from tracing.connection import open_trace, schema_version_of
+    from tracing.schema import SCHEMA_VERSION
 
     probe = open_trace(trace, read_only=True, validate=False)
     try:
@@ -160,7 +161,8 @@ def migrate_command(trace: TraceArg) -> None:
         before = None  # not a trace: the validating open below says what it is
     finally:
         probe.close()
-    con = open_trace(trace, read_only=False)
+    with _progress(f"migrating {trace.name} from schema {before}", "") if before is not None and before < SCHEMA_VERSION else nullcontext():
+        con = open_trace(trace, read_only=False)  # upgrades on open: re-writes every event of a v1 file
     try:
         after = schema_version_of(con)
     finally:
