@@ -151,8 +151,8 @@ def migrate_command(trace: TraceArg) -> None:
     """Upgrade TRACE in place to the schema version of this memscope."""
     import duckdb
 
+    from tracing import connection
     from tracing.connection import open_trace, schema_version_of
-    from tracing.schema import SCHEMA_VERSION
 
     probe = open_trace(trace, read_only=True, validate=False)
     try:
@@ -161,7 +161,7 @@ def migrate_command(trace: TraceArg) -> None:
         before = None  # not a trace: the validating open below says what it is
     finally:
         probe.close()
-    with _progress(f"migrating {trace.name} from schema {before}", "") if before is not None and before < SCHEMA_VERSION else nullcontext():
+    with _progress(f"migrating {trace.name} from schema {before}", "") if before is not None and before < connection.SCHEMA_VERSION else nullcontext():
         con = open_trace(trace, read_only=False)  # upgrades on open: re-writes every event of a v1 file
     try:
         after = schema_version_of(con)
