@@ -51,6 +51,13 @@ def _query(path: str, stamp: Stamp, method: str, kwargs: tuple[tuple[str, Any], 
     return getattr(_store(path, inode), method)(**dict(kwargs))
 
 
+def query_fresh(path: str | Path, method: str, **kwargs: Any) -> Any:
+    """Like :func:`query` but never from the data cache: for a decision taken once on a file still
+    being written (a flush that keeps the size can land within the same mtime tick as the stamp)."""
+    path = str(Path(path).resolve())
+    return getattr(_store(path, Path(path).stat().st_ino), method)(**kwargs)
+
+
 def query(path: str | Path, method: str, **kwargs: Any) -> Any:
     """Call ``TraceStore(path).<method>(**kwargs)`` through the cache (see the module docstring).
 

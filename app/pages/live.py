@@ -183,7 +183,7 @@ def live_signatures(run: live_driver.LiveRun, ref: panels.RunRef) -> None:
     from app.figures.projection import projection_figure, projection_points
     from app.projection import ProjectionParams, SignatureProjector
 
-    signatures = cache.query(ref.path, "signatures", run_id=ref.run_id)
+    signatures = cache.query_fresh(ref.path, "signatures", run_id=ref.run_id)  # the fit below happens once
     if len(signatures) < MIN_FIT:
         st.info(f"{len(signatures)} moments stored so far; the projection is fitted once {MIN_FIT} are stored.")
         return
