@@ -40,22 +40,26 @@ def _store(path: str, inode: int) -> TraceStore:
     return TraceStore(path)
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def _query(path: str, stamp: Stamp, method: str, kwargs: tuple[tuple[str, Any], ...]) -> Any:
-    """One ``TraceStore`` call; ``stamp`` is only part of the key (a changed file misses the cache)."""
-    del stamp
+def _call(path: str, method: str, kwargs: dict[str, Any]) -> Any:
+    """``TraceStore(path).<method>(**kwargs)`` on the kept store of the file."""
     try:
         inode = Path(path).stat().st_ino
     except OSError:
         inode = 0
-    return getattr(_store(path, inode), method)(**dict(kwargs))
+    return getattr(_store(path, inode), method)(**kwargs)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _query(path: str, stamp: Stamp, method: str, kwargs: tuple[tuple[str, Any], ...]) -> Any:
+    """One ``TraceStore`` call; ``stamp`` is only part of the key (a changed file misses the cache)."""
+    del stamp
+    return _call(path, method, dict(kwargs))
 
 
 def query_fresh(path: str | Path, method: str, **kwargs: Any) -> Any:
     """Like :func:`query` but never from the data cache: for a decision taken once on a file still
     being written (a flush that keeps the size can land within the same mtime tick as the stamp)."""
-    path = str(Path(path).resolve())
-    return getattr(_store(path, Path(path).stat().st_ino), method)(**kwargs)
+    return _call(str(Path(path).resolve()), method, kwargs)
 
 
 def query(path: str | Path, method: str, **kwargs: Any) -> Any:

@@ -298,6 +298,7 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
 """Logical Arrow layouts of the recorded tables: what :class:`tracing.recorder.MemoryRecorder` returns
 and what Parquet exports hold (``runs`` is written row by row, once per run)."""
 
+
 def logical_schema(table: str) -> pa.Schema:
     """``ARROW_SCHEMAS[table]`` without ``run_id`` (which an append supplies as one bound value)."""
     schema = ARROW_SCHEMAS[table]
