@@ -87,7 +87,7 @@ class MultiHeadMemoryBank(nn.Module):
 
     def initial_state(self, batch: int, device: torch.device) -> MemoryState:
         c = self.config
-        return MemoryState.empty(batch, c.n_heads, c.n_slots, c.slot_dim, device)
+        return MemoryState.empty(batch, c.n_heads, c.n_slots, c.slot_dim, device, keyed=c.slot_keys)
 
     def forward(self, io: MemoryIO, state: MemoryState, record: bool = False) -> tuple[torch.Tensor, MemoryState, MemoryStats, list[ChunkRecord]]:
         """Run the memory over ``T`` tokens, one step per chunk.
@@ -116,11 +116,13 @@ class MultiHeadMemoryBank(nn.Module):
         cfg = self.config
         steps = io.read_key.shape[2]
         memory = state.memory
+        # keys are compared with the slot keys K (slot_keys) or with the contents M themselves
+        space = state.keys if cfg.slot_keys else memory
         # read: top-k cosine addressing, softmax over the k
-        read_idx, read_w = addressing.address(io.read_key, io.read_strength, memory, cfg.top_k)
+        read_idx, read_w = addressing.address(io.read_key, io.read_strength, space, cfg.top_k)
         read = addressing.sparse_read(memory, read_idx, read_w)
         # write: addressed slots (residual update) and LRU allocation of fresh slots
-        update_idx, update_w = addressing.address(io.write_key, io.write_strength, memory, cfg.top_k)
+        update_idx, update_w = addressing.address(io.write_key, io.write_strength, space, cfg.top_k)
         noise = allocation.age_noise(state.age.shape, cfg.age_noise, state.age.device) if self.training and cfg.age_noise > 0 else None
         alloc_idx = allocation.allocate(allocation.staleness(state.age, state.usage, cfg.usage_weight, noise), steps)
         alloc_w, upd_w = update.write_weights(io.gate, io.alloc_gate, update_w, cfg.write_floor if cfg.hard_writes else None)
@@ -135,6 +137,7 @@ class MultiHeadMemoryBank(nn.Module):
         if retention is not None:
             memory = update.decay(memory, retention, steps)
         memory = update.erase_and_add(memory, write_idx, write_w, erase, value)
+        keys = update.write_keys(state.keys, write_idx, write_w, io.write_key, k1) if cfg.slot_keys else None
         # bookkeeping buffers (no gradient)
         with torch.no_grad():
             allocated = (alloc_w >= cfg.write_floor).float()
@@ -148,7 +151,7 @@ class MultiHeadMemoryBank(nn.Module):
         stats.read_mass = stats.read_mass + update.scatter_mass(cfg.n_slots, read_idx, read_w).sum(dim=(0, 1))
         stats.read_entropy_sum = stats.read_entropy_sum + losses.read_entropy(read_w).sum()
         stats.n_reads += read_w.shape[0] * read_w.shape[1] * read_w.shape[2]
-        new_state = MemoryState(memory, age, usage, kept, live, state.step + steps)
+        new_state = MemoryState(memory, age, usage, kept, live, state.step + steps, keys)
         rec = None
         if record:
             rec = ChunkRecord(

@@ -18,7 +18,11 @@ class MemNetConfig:
     tokens (``1`` = every token; within a chunk the controller's attention window carries the
     context, so ``window >= chunk_size``). A write whose weight is under ``write_floor`` allocates
     nothing (no age reset, no ``write`` event); with ``hard_writes`` it is dropped altogether, so
-    writes are sparse: most tokens write nothing.
+    writes are sparse: most tokens write nothing. With ``slot_keys`` every slot also stores a key
+    (the unit write key of what was written there, blended with the same weights as the content) and
+    reads and addressed updates compare their keys with these slot keys instead of with the contents:
+    the key-value memory of Kaiser et al. 2017, where a fact is found by what it is about while the
+    content carries what is recalled.
     """
 
     vocab_size: int = 64
@@ -39,6 +43,7 @@ class MemNetConfig:
     age_noise: float = 1.0
     write_floor: float = 0.1
     hard_writes: bool = False
+    slot_keys: bool = False
     write_gate_init: float = 0.5
     alloc_gate_init: float = 0.5
     decay_floor: float = 0.01

@@ -22,16 +22,17 @@ def naive_memory(bank: MultiHeadMemoryBank, io: MemoryIO, state: MemoryState) ->
     the final state (age noise is not applied: call it with the bank in eval mode)."""
     cfg = bank.config
     memory = state.memory.clone()
+    keys = state.keys.clone() if cfg.slot_keys else None
     age, usage, retention, live = state.age.clone(), state.usage.clone(), state.retention.clone(), state.live.clone()
     gamma = bank.retention()
     heads, total = io.read_key.shape[1], io.read_key.shape[2]
     reads = []
     for t in range(total):
         read_t = []
-        new_memory = []
+        new_memory, new_keys = [], []
         for h in range(heads):
             m = memory[:, h]  # (B, N, D)
-            unit = F.normalize(m, dim=-1, eps=1e-8)
+            unit = F.normalize(keys[:, h] if keys is not None else m, dim=-1, eps=1e-8)
             q = F.normalize(io.read_key[:, h, t], dim=-1, eps=1e-8)
             w_read = _dense_topk_softmax(io.read_strength[:, h, t, None] * torch.einsum("bd,bnd->bn", q, unit), cfg.top_k)
             read_t.append(torch.einsum("bn,bnd->bd", w_read, m))
@@ -49,6 +50,9 @@ def naive_memory(bank: MultiHeadMemoryBank, io: MemoryIO, state: MemoryState) ->
             erase = (w_write.unsqueeze(-1) * io.erase[:, h, t].unsqueeze(1)).clamp(max=1.0)
             m = m * (1 - erase) + w_write.unsqueeze(-1) * io.value[:, h, t].unsqueeze(1)
             new_memory.append(m)
+            if keys is not None:
+                w_key = w_write.unsqueeze(-1).clamp(max=1.0)
+                new_keys.append(keys[:, h] * (1 - w_key) + w_write.unsqueeze(-1) * kw.unsqueeze(1))
             with torch.no_grad():
                 written = onehot.bool() & (a >= cfg.write_floor)
                 usage[:, h] = cfg.usage_decay * usage[:, h] + w_read.detach() + w_write.detach()
@@ -58,6 +62,7 @@ def naive_memory(bank: MultiHeadMemoryBank, io: MemoryIO, state: MemoryState) ->
                 live[:, h] = (live[:, h] | written) & ~decayed
                 retention[:, h] = torch.where(written, torch.ones_like(kept), kept)
         memory = torch.stack(new_memory, dim=1)
+        keys = torch.stack(new_keys, dim=1) if keys is not None else None
         reads.append(torch.stack(read_t, dim=1))
     out = bank.read_norm(torch.stack(reads, dim=2))
-    return out, MemoryState(memory, age, usage, retention, live, state.step + total)
+    return out, MemoryState(memory, age, usage, retention, live, state.step + total, keys)

@@ -16,6 +16,7 @@ class MemoryState:
     - ``usage (B, H, N)``: decayed sum of read and write weights.
     - ``retention (B, H, N)``: product of decay factors since the content was written.
     - ``live (B, H, N)`` bool: the slot holds content (written, not evicted or decayed away).
+    - ``keys (B, H, N, D)`` or ``None``: slot keys ``K`` (only with ``slot_keys``).
     - ``step``: tokens processed so far (the next call's first step).
     """
 
@@ -25,11 +26,13 @@ class MemoryState:
     retention: torch.Tensor
     live: torch.Tensor
     step: int = 0
+    keys: torch.Tensor | None = None
 
     @classmethod
-    def empty(cls, batch: int, heads: int, slots: int, dim: int, device: torch.device) -> "MemoryState":
+    def empty(cls, batch: int, heads: int, slots: int, dim: int, device: torch.device, keyed: bool = False) -> "MemoryState":
         zeros = torch.zeros(batch, heads, slots, device=device)
         return cls(
+            keys=torch.zeros(batch, heads, slots, dim, device=device) if keyed else None,
             memory=torch.zeros(batch, heads, slots, dim, device=device),
             age=zeros.clone(),
             usage=zeros.clone(),
@@ -39,4 +42,5 @@ class MemoryState:
 
     def detach(self) -> "MemoryState":
         """The same state cut from the autograd graph (to carry it across training episodes)."""
-        return MemoryState(self.memory.detach(), self.age, self.usage, self.retention, self.live, self.step)
+        keys = self.keys.detach() if self.keys is not None else None
+        return MemoryState(self.memory.detach(), self.age, self.usage, self.retention, self.live, self.step, keys)

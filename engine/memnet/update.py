@@ -47,6 +47,22 @@ def erase_and_add(
     return memory * (1 - erased) + added
 
 
+def write_keys(keys: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor, write_key: torch.Tensor, per_token: int) -> torch.Tensor:
+    """Slot keys follow the writes: ``K <- K * (1 - min(1, sum_c w_ci)) + sum_c w_ci k_c / |k_c|``
+    (:func:`erase_and_add` with erase factors 1 and the unit write keys as values).
+
+    Args:
+      keys: ``(B, H, N, D)`` slot keys ``K``.
+      idx, weights: ``(B, H, C * per_token)`` the chunk's writes, ``per_token`` consecutive ones per token.
+      write_key: ``(B, H, C, D)`` the tokens' write keys ``k``.
+    Returns:
+      the new ``(B, H, N, D)`` keys.
+    """
+    b, h, c, d = write_key.shape
+    unit = torch.nn.functional.normalize(write_key, dim=-1, eps=1e-8).unsqueeze(3).expand(b, h, c, per_token, d).reshape(b, h, c * per_token, d)
+    return erase_and_add(keys, idx, weights, torch.ones_like(unit), unit)
+
+
 def decay(memory: torch.Tensor, retention: torch.Tensor, steps: int) -> torch.Tensor:
     """Slot-wise learnable decay ``M_i <- gamma_i ** steps * M_i``.
 

@@ -21,20 +21,26 @@ def random_io(b: int, h: int, t: int, d: int, gate: float | None = None) -> Memo
                     r(b, h, t) if gate is None else torch.full((b, h, t), gate), r(b, h, t), r(b, h, t, d))
 
 
-@pytest.mark.parametrize("hard_writes", [False, True])
-def test_chunk_size_one_equals_naive_reference(tiny_config, hard_writes):
-    cfg = dataclasses.replace(tiny_config, chunk_size=1, window=8, hard_writes=hard_writes)
+@pytest.mark.parametrize("hard_writes, slot_keys", [(False, False), (True, False), (False, True)])
+def test_chunk_size_one_equals_naive_reference(tiny_config, hard_writes, slot_keys):
+    cfg = dataclasses.replace(tiny_config, chunk_size=1, window=8, hard_writes=hard_writes, slot_keys=slot_keys)
     bank = MultiHeadMemoryBank(cfg).eval()
     with torch.no_grad():
         bank.decay_logit.uniform_(2.0, 6.0)
     state = bank.initial_state(3, torch.device("cpu"))
     state.age = torch.rand(3, 2, 8) * 10  # distinct ages: no ties in the LRU choice
     state.memory = torch.randn(3, 2, 8, 8)  # distinct similarities: no ties in top-k
+    if slot_keys:
+        state.keys = torch.randn(3, 2, 8, 8)
     io = random_io(3, 2, 12, 8)
     fast, fast_state, _, _ = bank(io, state)
     slow, slow_state = naive_memory(bank, io, state)
     torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(fast_state.memory, slow_state.memory, rtol=1e-4, atol=1e-5)
+    if slot_keys:
+        torch.testing.assert_close(fast_state.keys, slow_state.keys, rtol=1e-4, atol=1e-5)
+    else:
+        assert fast_state.keys is None and slow_state.keys is None
     torch.testing.assert_close(fast_state.age, slow_state.age)
     torch.testing.assert_close(fast_state.usage, slow_state.usage, rtol=1e-4, atol=1e-5)
     assert torch.equal(fast_state.live, slow_state.live)
@@ -50,6 +56,40 @@ def test_gradients_reach_every_controller_signal(tiny_config):
     for name, t in vars(io).items():
         assert t.grad is not None and t.grad.abs().sum() > 0, name
     assert bank.decay_logit.grad.abs().sum() > 0
+
+
+def test_slot_keys_address_by_key_not_content(tiny_config):
+    """With slot keys a read finds the slot whose *key* matches, whatever its content holds."""
+    cfg = dataclasses.replace(tiny_config, slot_keys=True, decay=False, top_k=1, chunk_size=1, window=8)
+    bank = MultiHeadMemoryBank(cfg).eval()
+    state = bank.initial_state(1, torch.device("cpu"))
+    state.keys = torch.eye(8).expand(1, 2, 8, 8).clone()  # slot i has key e_i
+    state.memory = torch.randn(1, 2, 8, 8)
+    io = random_io(1, 2, 1, 8, gate=0.0)
+    io.read_key = torch.zeros(1, 2, 1, 8)
+    io.read_key[..., 5] = 1.0  # asks for key e_5
+    _, _, _, records = bank(io, state, record=True)
+    assert records[0].read_idx[..., 0].eq(5).all()
+    cfg_content = dataclasses.replace(cfg, slot_keys=False)
+    _, _, _, records = MultiHeadMemoryBank(cfg_content).eval()(io, state, record=True)
+    expected = torch.nn.functional.normalize(state.memory, dim=-1)[..., 5].argmax(dim=-1)
+    assert records[0].read_idx[..., 0, 0].eq(expected).all()
+
+
+def test_slot_keys_follow_the_writes(tiny_config):
+    """A full-weight allocation replaces the slot's key by the unit write key; no write leaves keys alone."""
+    cfg = dataclasses.replace(tiny_config, slot_keys=True, decay=False, chunk_size=1, window=8)
+    bank = MultiHeadMemoryBank(cfg).eval()
+    state = bank.initial_state(1, torch.device("cpu"))
+    state.keys = torch.randn(1, 2, 8, 8)
+    state.age = torch.arange(8.0).expand(1, 2, 8).clone()  # slot 7 is the stalest
+    io = random_io(1, 2, 1, 8, gate=1.0)
+    io.alloc_gate = torch.ones(1, 2, 1)  # everything goes to the allocated slot
+    _, new, _, _ = bank(io, state)
+    torch.testing.assert_close(new.keys[:, :, 7], torch.nn.functional.normalize(io.write_key[:, :, 0], dim=-1))
+    torch.testing.assert_close(new.keys[:, :, :7], state.keys[:, :, :7])
+    _, unchanged, _, _ = bank(random_io(1, 2, 1, 8, gate=0.0), state)
+    torch.testing.assert_close(unchanged.keys, state.keys)
 
 
 def test_zero_gate_never_allocates_and_leaves_memory(tiny_config):

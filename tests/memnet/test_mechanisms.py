@@ -82,6 +82,15 @@ def test_erase_accumulates_and_clamps_at_one():
     torch.testing.assert_close(out, torch.zeros(1, 1, 1, 2))  # 1.6 erase clamps to 1
 
 
+def test_write_keys_blend_unit_write_keys_by_hand():
+    keys = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    # one token, per_token=2 writes: 0.5 to slot 0 and 0.25 to slot 1; its write key [3, 4] has unit [0.6, 0.8]
+    idx, w = torch.tensor([[[0, 1]]]), torch.tensor([[[0.5, 0.25]]])
+    out = update.write_keys(keys, idx, w, torch.tensor([[[[3.0, 4.0]]]]), per_token=2)
+    # slot 0: [1, 0] * 0.5 + 0.5 * [0.6, 0.8] = [0.8, 0.4]; slot 1: [0, 1] * 0.75 + 0.25 * [0.6, 0.8] = [0.15, 0.95]
+    torch.testing.assert_close(out, torch.tensor([[[[0.8, 0.4], [0.15, 0.95]]]]))
+
+
 def test_zero_gate_writes_nothing():
     memory = torch.randn(1, 1, 3, 2)
     a, u = update.write_weights(torch.zeros(1, 1, 1), torch.full((1, 1, 1), 0.5), torch.full((1, 1, 1, 2), 0.5))
