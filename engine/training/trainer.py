@@ -66,6 +66,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, progress: bool 
     history: list[dict[str, Any]] = []
     forgetting: list[dict[str, Any]] = []
     start_step = 0
+    earlier_seconds = 0.0  # training time of the stages this one resumes
     if resume is not None:
         family = read_config(resume)["family"]
         if family != cfg.model:
@@ -74,6 +75,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, progress: bool 
         model, model_cfg = ckpt.model, ckpt.config
         history = list(ckpt.metrics.get("history", []))
         forgetting = list(ckpt.metrics.get("forgetting", []))
+        earlier_seconds = float(ckpt.metrics.get("total_train_seconds", ckpt.metrics.get("train_seconds", 0.0)))
     else:
         model_cfg = spec.make_config(**{"vocab_size": vocab, **cfg.model_params})
         model = spec.build(model_cfg)
@@ -93,9 +95,10 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, progress: bool 
     info = ""
 
     def save(step: int) -> None:
+        seconds = time.time() - began
         metrics.update(
             family=cfg.model, step=step, parameters=count_parameters(model), device=describe(device), history=history,
-            forgetting=forgetting, train_seconds=time.time() - began, tokens_per_second=tokens / max(time.time() - began, 1e-9),
+            forgetting=forgetting, train_seconds=seconds, total_train_seconds=earlier_seconds + seconds, tokens_per_second=tokens / max(seconds, 1e-9),
         )
         save_checkpoint(out, model, family=cfg.model, config=model_cfg, metrics=metrics, extra=extra)
         save_optimizer(out, optimizer, {"step": step, "generator": generator.get_state().tolist()})

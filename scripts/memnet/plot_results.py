@@ -37,7 +37,11 @@ def recall_plot(runs: dict[str, dict], names: list[str], out: Path) -> None:
         xs = [c["x"] for c in r["curve"]]
         ys = [c["accuracy"] for c in r["curve"]]
         where = "CPU" if "cpu" in r["device"] else "GPU"
-        ax.plot(xs, ys, marker="o", label=f"{LABELS.get(r['model'], r['model'])} ({r['parameters'] / 1000:.0f}k params, {where} {r['train_seconds'] / 60:.0f} min)")
+        kind = LABELS.get(r["model"], r["model"])
+        if r["model"] == "memnet":
+            keyed = r.get("config", {}).get("slot_keys") or "model.slot_keys=true" in r.get("set", [])
+            kind += ", keyed slots" if keyed else ", content-addressed"
+        ax.plot(xs, ys, marker="o", label=f"{kind} ({r['parameters'] / 1000:.0f}k params, {where} {r['train_seconds'] / 60:.0f} min)")
     ax.axhline(1 / 16, color="grey", ls=":", label="chance (1/16)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("distance from fact to query (tokens)")
@@ -101,7 +105,7 @@ def main() -> None:
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     runs = load(sys.argv[2:])
-    memnet = [n for n in ("cpu-memnet-recall", "t-soft-3s") if n in runs]
+    memnet = [n for n in ("cpu-keyed-s0", "t-soft-3s") if n in runs]
     recall_plot(runs, memnet + ["g-tw", "g-lstm", "g-tf"], out / "memnet_recall_distance.png")
     if "g-mq-n16" in runs:
         mqar_plot(runs["g-mq-n16"], 16, out / "memnet_mqar_capacity.png")

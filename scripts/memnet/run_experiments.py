@@ -24,12 +24,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def evaluate_curve(model, task: str, task_params: dict, spec: dict) -> list[dict]:
+    """Accuracy (and the memory statistics) at each of ``spec["distances"]`` or ``spec["pairs"]``:
+    ``spec.get("batches", 4)`` batches of ``spec.get("batch_size", 32)`` sequences, seed 1234."""
+    from engine.training.evaluation import evaluate
+
+    dev = next(model.parameters()).device
+    params = {k: v for k, v in task_params.items() if k not in ("distance", "n_pairs", "max_pairs", "min_distance", "max_distance")}
+    points = [("distance", d) for d in spec.get("distances", [])] + [("n_pairs", p) for p in spec.get("pairs", [])]
+    curve = []
+    for key, x in points:
+        curve.append({"x": x, **evaluate(model, task, {**params, key: x}, batches=spec.get("batches", 4), batch_size=spec.get("batch_size", 32), seed=1234, device=dev)})
+        print(f"{key} {x}: {curve[-1]['accuracy']:.4f}", flush=True)
+    return curve
+
+
 def run_one(run: dict, outdir: Path, device: str) -> dict:
     import torch
 
     from engine.checkpoint import load_checkpoint
     from engine.training.config import build_config
-    from engine.training.evaluation import evaluate
     from engine.training.trainer import train
 
     torch.set_num_threads(1)
@@ -41,18 +55,7 @@ def run_one(run: dict, outdir: Path, device: str) -> dict:
         result = train(cfg, resume=ckpt_dir if index else None, progress=False, log=lambda line: print(line, flush=True))
     seconds = time.time() - began
     ckpt = load_checkpoint(ckpt_dir, map_location=result.metrics["device"].split(" ")[0])
-    dev = next(ckpt.model.parameters()).device
-    spec = run.get("eval", {})
-    params = {k: v for k, v in cfg.task_params.items() if k not in ("distance", "n_pairs", "max_pairs", "min_distance", "max_distance")}
-    curve = []
-    if "distances" in spec:
-        for d in spec["distances"]:
-            curve.append({"x": d, **evaluate(ckpt.model, run["task"], {**params, "distance": d}, batches=spec.get("batches", 4), batch_size=spec.get("batch_size", 32), seed=1234, device=dev)})
-            print(f"distance {d}: {curve[-1]['accuracy']:.4f}", flush=True)
-    if "pairs" in spec:
-        for p in spec["pairs"]:
-            curve.append({"x": p, **evaluate(ckpt.model, run["task"], {**params, "n_pairs": p}, batches=spec.get("batches", 4), batch_size=spec.get("batch_size", 32), seed=1234, device=dev)})
-            print(f"pairs {p}: {curve[-1]['accuracy']:.4f}", flush=True)
+    curve = evaluate_curve(ckpt.model, run["task"], cfg.task_params, run.get("eval", {}))
     out = {
         "name": run["name"], "model": run["model"], "task": run["task"], "set": run.get("set", []), "stages": run.get("stages", []), "train_seconds": seconds,
         "parameters": result.metrics["parameters"], "device": result.metrics["device"], "steps": result.metrics["step"],

@@ -13,8 +13,9 @@ from engine.models import MODELS
 from tracing.recorder import MemoryRecorder
 
 
-def test_traced_and_untraced_outputs_are_identical(tiny_config):
-    model = MemNet(tiny_config).eval()
+@pytest.mark.parametrize("slot_keys", [False, True])
+def test_traced_and_untraced_outputs_are_identical(tiny_config, slot_keys):
+    model = MemNet(dataclasses.replace(tiny_config, slot_keys=slot_keys)).eval()
     tokens = torch.randint(0, 20, (3, 37))
     plain = model(tokens)
     rec = MemoryRecorder()
@@ -49,8 +50,9 @@ def test_aux_losses_are_weighted_and_differentiable(tiny_config):
     assert model.controller.gates.weight.grad.abs().sum() > 0  # pressure pushes on the write gate
 
 
-def test_memory_state_persists_across_calls(tiny_config):
-    model = MemNet(tiny_config).eval()
+@pytest.mark.parametrize("slot_keys", [False, True])
+def test_memory_state_persists_across_calls(tiny_config, slot_keys):
+    model = MemNet(dataclasses.replace(tiny_config, slot_keys=slot_keys)).eval()
     first = model(torch.randint(0, 20, (2, 16)))
     assert first.state.step == 16 and first.state.live.any()
     tokens = torch.randint(0, 20, (2, 8))
@@ -58,6 +60,10 @@ def test_memory_state_persists_across_calls(tiny_config):
     fresh = model(tokens)
     assert carried.state.step == 24
     assert not torch.equal(carried.logits, fresh.logits)  # reads of the second call see the first call's writes
+    assert (carried.state.keys is not None) == slot_keys
+    if slot_keys:  # the slot keys travel with the state, detached for the next episode
+        assert not torch.equal(carried.state.keys, first.state.keys)
+        assert carried.state.detach().keys.grad_fn is None
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,9 @@ def test_train_writes_checkpoint_and_resume_continues(tmp_path):
     assert ckpt.family == "memnet" and ckpt.config.n_slots == 8
     resumed = train(build_config({"model": "memnet", "out": str(out)}, overrides=[o.replace("steps=4", "steps=6") for o in TINY_MEMNET]), resume=out, progress=False, log=lambda _: None)
     assert resumed.metrics["step"] == 6 and [h["step"] for h in resumed.metrics["history"]] == [2, 4, 6]
+    # the stage's own time, and the whole curriculum's so far
+    assert result.metrics["total_train_seconds"] == pytest.approx(result.metrics["train_seconds"])
+    assert resumed.metrics["total_train_seconds"] == pytest.approx(result.metrics["total_train_seconds"] + resumed.metrics["train_seconds"])
 
 
 def test_same_seed_same_weights(tmp_path):
