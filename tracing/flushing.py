@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from tracing.columns import Chunk, split_chunk
+from tracing.fills import SliceBuffers
 from tracing.streams import StreamKeys
 
 SLICE_ROWS = 122_880
@@ -27,12 +28,14 @@ SLICE_ROWS = 122_880
 
 @dataclass
 class Slice:
-    """Rows of one logical ``table`` taken from the buffer: raw ``chunks`` until :attr:`data` is built."""
+    """Rows of one logical ``table`` taken from the buffer: raw ``chunks`` until :attr:`data` is built
+    (in ``buffers`` from the writer's pool for a per-stream table, handed back after the commit)."""
 
     table: str
     chunks: list[Chunk]
     rows: int
     data: pa.Table | None = None
+    buffers: SliceBuffers | None = None
 
 
 def slices(taken: dict[str, list[Chunk]], rows: int = SLICE_ROWS) -> list[Slice]:

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from tracing.columns import LIST_COLUMNS, Chunk, chunks_to_table
+from tracing.fills import SliceBuffers
 from tracing.schema import ARROW_SCHEMAS, STREAM_TABLES, op_code
 from tracing.streams import StreamKeys, lean_table, logical_table
 
@@ -159,12 +160,13 @@ class BufferedRecorder:
             self._pending = 0
         return {table: chunks for table, chunks in taken.items() if chunks}
 
-    def build(self, table: str, chunks: list[Chunk]) -> pa.Table:
+    def build(self, table: str, chunks: list[Chunk], buffers: SliceBuffers | None = None) -> pa.Table:
         """Chunks of ``table`` as the writer appends them: the lean per-stream layout (local stream
-        ids, :mod:`tracing.streams`) for ``memory_events`` and ``cell_states``, the logical layout
+        ids, :mod:`tracing.streams`) for ``memory_events`` and ``cell_states``, written into
+        ``buffers`` when given (:mod:`tracing.fills`; fresh arrays otherwise), the logical layout
         without ``run_id`` for the other tables."""
         if table in STREAM_TABLES:
-            return lean_table(table, chunks, self.streams)
+            return lean_table(table, chunks, self.streams, buffers)
         return chunks_to_table(table, chunks, None)
 
     def drain(self) -> dict[str, pa.Table]:

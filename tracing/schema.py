@@ -333,5 +333,7 @@ STREAM_SCHEMAS: dict[str, pa.Schema] = {
 """Arrow layouts of the physical per-stream tables, as the writer appends them (same column order
 as their DDL)."""
 
-ROLLUP_TABLES: tuple[str, ...] = ("memscope_lifecycles", "memscope_event_counts", "memscope_extents", "memscope_rollups")
+ROLLUP_TABLES: tuple[str, ...] = (
+    "memscope_lifecycles", "memscope_event_counts", "memscope_extents", "memscope_cell_steps", "memscope_rollups",
+)
 """Derived tables of ``memscope index`` (:func:`tracing.store.index_runs`); rebuilt, never exported."""

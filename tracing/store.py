@@ -173,7 +173,8 @@ class TraceStore:
         with self._connect() as con:
             self._require_run(con, run_id)
             filters.update(stream_params(con, run_id, memory, layer, head))
-            if _indexed(con, run_id):
+            indexed = _indexed(con, run_id)
+            if indexed:
                 source = "cell_states" if states else "memory_events"
                 extent = _rows(con, "heatmap_extent_rollup", dict(filters, source=source))[0]
             else:
@@ -190,6 +191,9 @@ class TraceStore:
                 frame = _frame(con, "heatmap_states", dict(params, value=value))
             else:
                 query = "heatmap_events" if agg == "count" else "heatmap_event_weights"
+                whole = layer is None and head is None and batch is None  # every stream of the memories
+                if whole and indexed and _has_cell_steps(con, run_id):
+                    query += "_rollup"  # the same bins from the events per cell and step
                 frame = _frame(con, query, dict(params, op=op_code(value)))
         sampled = cell_bin > 1 or step_bin > 1 or (states and bool(sampling))
         frame = frame.astype({"cell": "int64", "step": "int64"})
@@ -300,13 +304,22 @@ def _string_heavy_frame(con: duckdb.DuckDBPyConnection, name: str, params: dict[
     return con.sql(sql(name), params=_bound(name, params)).to_arrow_table().to_pandas()
 
 
-def _has_rollup_tables(con: duckdb.DuckDBPyConnection) -> bool:
-    return con.execute(sql("rollup_tables_present")).fetchall()[0][0] > 0
+def _has_rollup_tables(con: duckdb.DuckDBPyConnection, table: str = "memscope_rollups") -> bool:
+    return con.execute(sql("rollup_tables_present"), {"table": table}).fetchall()[0][0] > 0
 
 
 def _indexed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     """True when ``memscope index`` pre-aggregated this run (see :func:`index_runs`)."""
     return _has_rollup_tables(con) and con.execute(sql("rollup_has_run"), {"run_id": run_id}).fetchall()[0][0] > 0
+
+
+def _has_cell_steps(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """True when ``memscope_cell_steps`` holds the run's events per cell and step (indexed by a
+    version that builds it; older indexes lack it and their heatmaps read the events)."""
+    return (
+        _has_rollup_tables(con, "memscope_cell_steps")
+        and con.execute(sql("rollup_has_cell_steps"), {"run_id": run_id}).fetchall()[0][0] > 0
+    )
 
 
 def index_runs(
@@ -316,7 +329,8 @@ def index_runs(
     *,
     timeout: float = 5.0,
 ) -> list[str]:
-    """Pre-aggregate the lifecycles, per-step event counts and heatmap extents of finished runs.
+    """Pre-aggregate the lifecycles, per-step event counts, heatmap extents and events per cell and
+    step (``memscope_cell_steps``, for heatmaps over whole memories) of finished runs.
 
     Whole-run lifecycles and event counts scan and sort millions of events, and every heatmap
     scans them once for its axes; once indexed, a run answers these from small tables (same
@@ -357,7 +371,7 @@ def index_runs(
                     dict(_bound("lifecycles", _lifecycle_params(con, run_id, None)), run_id=run_id),
                 )
                 params = dict(stream_params(con, run_id), run_id=run_id, built=utc_now())
-                for query in ("rollup_event_counts", "rollup_extents", "rollup_register"):
+                for query in ("rollup_event_counts", "rollup_extents", "rollup_cell_steps", "rollup_register"):
                     _rows(con, query, params)
                 con.execute("COMMIT")
             except BaseException:

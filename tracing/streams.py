@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from tracing.columns import Chunk, check_range, column, numeric_values
+from tracing.fills import SliceBuffers, fill_numeric
 from tracing.schema import ARROW_SCHEMAS, LIMITS, OPS, STREAM_SCHEMAS, STREAM_TABLES
 
 StreamKey = tuple[str, int, int]
@@ -50,27 +51,37 @@ class StreamKeys:
         return len(self.keys)
 
 
-def lean_table(table: str, chunks: list[Chunk], keys: StreamKeys) -> pa.Table:
+def lean_table(table: str, chunks: list[Chunk], keys: StreamKeys, buffers: SliceBuffers | None = None) -> pa.Table:
     """Chunks of logical ``table`` (``memory_events`` or ``cell_states``) -> its physical table's
     Arrow layout (:data:`~tracing.schema.STREAM_SCHEMAS`), with local stream ids from ``keys``.
 
-    ``op`` arrives as its code (the recorder converts it at the call). Integer columns are
-    range-checked (:data:`~tracing.schema.LIMITS`); raises ``OutOfRangeError`` / ``ValueError``.
+    Columns are written into ``buffers`` (fresh ones of the right size when None) wherever the
+    chunks allow it (:func:`~tracing.fills.fill_numeric`); the table wraps those arrays without a
+    copy, so it is valid until the buffers are reused. ``op`` arrives as its code (the recorder
+    converts it at the call). Integer columns are range-checked (:data:`~tracing.schema.LIMITS`);
+    raises ``OutOfRangeError`` / ``ValueError``.
     """
-    schema = STREAM_SCHEMAS[STREAM_TABLES[table]]
+    physical = STREAM_TABLES[table]
+    schema = STREAM_SCHEMAS[physical]
     sizes = [n for n, _ in chunks]
     total = sum(sizes)
-    arrays = [pa.array(stream_ids(chunks, sizes, keys), pa.int32())]
+    if buffers is None:
+        buffers = SliceBuffers(physical, total)
+    arrays = [pa.array(stream_ids(chunks, sizes, keys, buffers), pa.int32())]
     for field in schema:
-        if field.name != "stream":
-            values = [columns.get(field.name) for _, columns in chunks]
-            arrays.append(column(field, values, sizes, total, LIMITS.get(field.name)))
+        if field.name == "stream":
+            continue
+        values = [columns.get(field.name) for _, columns in chunks]
+        limits = LIMITS.get(field.name)
+        filled = fill_numeric(field.name, values, sizes, buffers.columns[field.name][:total], buffers, limits)
+        arrays.append(column(field, values, sizes, total, limits) if filled is None else pa.array(filled, field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys) -> np.ndarray:
+def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys, buffers: SliceBuffers) -> np.ndarray:
     """``(total,)`` int32 local stream id of every row, from each call's ``memory`` and its (scalar or
-    per-row) ``layer`` and ``head``."""
+    per-row) ``layer`` and ``head``; written into ``buffers.columns["stream"]`` when it can be."""
+    out = buffers.columns["stream"][: sum(sizes)]
     memories = [columns["memory"] for _, columns in chunks]
     layers = [columns.get("layer", 0) for _, columns in chunks]
     heads = [columns.get("head", 0) for _, columns in chunks]
@@ -78,17 +89,24 @@ def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys) -> np.nd
         for name, values in (("layer", layers), ("head", heads)):
             check_range(name, np.asarray(values, np.int64), LIMITS[name])
         ids = [keys.id_of((m, int(l), int(h))) for m, l, h in zip(memories, layers, heads)]
-        return np.repeat(np.asarray(ids, np.int32), sizes)
+        return fill_numeric("stream", ids, sizes, out, buffers, None)
     names = list(dict.fromkeys(memories))
     codes: list[Any] = [names.index(m) for m in memories]
+    parts = (("memory", codes), ("layer", layers), ("head", heads))
+    fixed = [_fixed(name, values) for name, values in parts]
+    single = sum(value is None for value in fixed) == 1  # one varying digit: computed in place in `out`
     # each part of the key that varies between rows is one digit of a mixed-radix box index
-    digits = [_digit("memory", codes, sizes), _digit("layer", layers, sizes), _digit("head", heads, sizes)]
+    digits = [
+        _digit(name, values, sizes, out if single else None, buffers) if value is None else (None, value, 1)
+        for (name, values), value in zip(parts, fixed)
+    ]
     varying = [(values, low, extent) for values, low, extent in digits if values is not None]
     size = int(np.prod([extent for _, _, extent in varying], dtype=np.int64))
     box = None
     for values, low, extent in varying:
-        part = values - np.int32(low) if low else values
-        box = part if box is None else box * np.int32(extent) + part
+        if low:
+            values = np.subtract(values, np.int32(low), out=values if values is out else None)
+        box = values if box is None else box * np.int32(extent) + values
     if size <= _DENSE_LIMIT:  # dense lookup table over the box: no sort
         present = _present_codes(box, size, one_digit=len(varying) == 1)
         lookup, index, positions = np.zeros(size, np.int32), box, present
@@ -102,7 +120,8 @@ def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys) -> np.nd
             key[slot] += offset
         lookup[position] = keys.id_of((names[key[0]], key[1], key[2]))
     if len(present) == len(lookup) and np.array_equal(lookup, lookup[0] + np.arange(len(lookup), dtype=np.int32)):
-        return index + lookup[0] if lookup[0] else index  # ids follow the box codes: an add, not a gather
+        # ids follow the box codes: an add, not a gather
+        return np.add(index, lookup[0], out=index if index is out else None) if lookup[0] else index
     return np.take(lookup, index)
 
 
@@ -115,13 +134,23 @@ def _present_codes(box: np.ndarray, size: int, one_digit: bool) -> np.ndarray:
     return np.flatnonzero(np.bincount(box, minlength=size))
 
 
-def _digit(name: str, values: list[Any], sizes: list[int]) -> tuple[np.ndarray | None, int, int]:
-    """``(per-row int32 values or None when one value fits every row, lowest value, extent)``."""
+def _fixed(name: str, values: list[Any]) -> int | None:
+    """The one value of a key part that is the same integer in every call (range-checked), else None."""
     if all(_is_int(v) for v in values) and len(set(values)) == 1:
         if name in LIMITS:
             check_range(name, np.asarray(values[:1], np.int64), LIMITS[name])
-        return None, int(values[0]), 1
-    data = numeric_values(name, np.int32, values, sizes, LIMITS.get(name))
+        return int(values[0])
+    return None
+
+
+def _digit(
+    name: str, values: list[Any], sizes: list[int], out: np.ndarray | None, buffers: SliceBuffers
+) -> tuple[np.ndarray, int, int]:
+    """``(per-row int32 values, lowest value, extent)`` of a key part that varies, in ``out`` when given
+    and the chunks allow it."""
+    data = None if out is None else fill_numeric(name, values, sizes, out, buffers, LIMITS.get(name))
+    if data is None:
+        data = numeric_values(name, np.int32, values, sizes, LIMITS.get(name))
     low = int(data.min())
     return data, low, int(data.max()) - low + 1
 

@@ -51,7 +51,8 @@ import pyarrow as pa
 from tracing.appends import append_lean, append_logical, next_stream_id, register_streams
 from tracing.connection import open_trace, retry_while_locked
 from tracing.errors import TraceError
-from tracing.flushing import Slice, StreamMap, slices
+from tracing.fills import BufferPool
+from tracing.flushing import SLICE_ROWS, Slice, StreamMap, slices
 from tracing.liveness import HEARTBEAT_PERIOD_S, mark_crashed, this_host, utc_now
 from tracing.recorder import BufferedRecorder
 from tracing.schema import SCHEMA_VERSION, STREAM_SCHEMAS, STREAM_TABLES, logical_schema
@@ -162,6 +163,7 @@ class DuckDBRecorder(BufferedRecorder):
         self.dropped_rows = 0
         self.drop_error: Exception | None = None
         self._unwritten: list[Slice] = []  # taken from the buffer, not committed yet (kept on failure)
+        self._pool = BufferPool(SLICE_ROWS)  # the lean slices' arrays, reused once committed
         self._stream_map = StreamMap(self.run_id, self.streams)
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
@@ -251,6 +253,7 @@ class DuckDBRecorder(BufferedRecorder):
             ) from last
         self.status = status
         _unfinished.discard(self)
+        self._pool.clear()
         self._host.close()
         if self.index_on_finish:
             self._index()
@@ -335,6 +338,7 @@ class DuckDBRecorder(BufferedRecorder):
                 raise
             self._stream_map.commit()
             self.flushed_rows += sum(piece.rows for piece in self._unwritten)
+            self._recycle(self._unwritten)
             self._unwritten = []
             self.failures = 0
             self.error = None
@@ -360,10 +364,13 @@ class DuckDBRecorder(BufferedRecorder):
         is dropped (not retried: the same columns would fail again) and reported by flush()/finish()."""
         for piece in pieces:
             if piece.data is None:
+                if piece.table in STREAM_TABLES:
+                    piece.buffers = self._pool.take(STREAM_TABLES[piece.table], piece.rows)
                 try:
-                    piece.data = self.build(piece.table, piece.chunks)
+                    piece.data = self.build(piece.table, piece.chunks, piece.buffers)
                 except Exception as exc:  # noqa: BLE001 - counted, reported by flush()/finish()
                     self._unwritten.remove(piece)
+                    self._recycle([piece])
                     self.dropped_rows += piece.rows
                     self.drop_error = exc
                     continue
@@ -373,6 +380,13 @@ class DuckDBRecorder(BufferedRecorder):
                 data, rows = self._stream_map.to_file(data)
                 new_streams += rows
             yield from data.to_batches()
+
+    def _recycle(self, pieces: list[Slice]) -> None:
+        """Hand the arrays of slices that DuckDB no longer reads (committed or dropped) back to the pool."""
+        for piece in pieces:
+            if piece.buffers is not None:
+                self._pool.give_back(piece.buffers)
+                piece.buffers = piece.data = None
 
     def _write(self, work: Callable[[duckdb.DuckDBPyConnection], None], first: bool = False) -> None:
         """Take the file (waiting out other holders), run ``work`` in one transaction, release the file.

@@ -1,4 +1,5 @@
--- 1 when `memscope index` has added its pre-aggregated tables to this trace, else 0.
+-- 1 when the trace has the derived table $table of `memscope index` (memscope_rollups: indexing ever
+-- ran; memscope_cell_steps: it ran with a version that builds that table), else 0.
 SELECT count(*)
 FROM duckdb_tables()
-WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'memscope_rollups'
+WHERE database_name = current_database() AND schema_name = 'main' AND table_name = $table

@@ -1,0 +1,107 @@
+"""fill_numeric writes a column into reused buffers exactly as tracing.columns.column builds it (values,
+range checks), or declines (None) for the forms it leaves to column; a recorder reusing pooled buffers
+across flushes keeps every committed row intact."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pytest
+import torch
+
+from tracing.columns import column
+from tracing.fills import BufferPool, SliceBuffers, fill_numeric
+from tracing.schema import LIMITS, STREAM_SCHEMAS, OutOfRangeError
+from tracing.writer import DuckDBRecorder
+
+EVENTS = STREAM_SCHEMAS["stream_events"]
+
+
+def filled(name: str, values: list, sizes: list[int]) -> np.ndarray | None:
+    buffers = SliceBuffers("stream_events", sum(sizes) + 5)  # larger than the slice, as a pooled one
+    out = buffers.columns[name][: sum(sizes)]
+    return fill_numeric(name, values, sizes, out, buffers, LIMITS.get(name))
+
+
+def reference(name: str, values: list, sizes: list[int]) -> np.ndarray:
+    return column(EVENTS.field(name), values, sizes, sum(sizes), LIMITS.get(name)).to_numpy()
+
+
+CASES = {
+    "scalars per call": ("step", [3, 4, 9], [2, 0, 5]),
+    "many small scalar calls": ("step", list(range(40)), [1] * 40),
+    "int64 arrays into int32": ("cell", [np.arange(3, dtype=np.int64), np.arange(4, dtype=np.int64) + 7], [3, 4]),
+    "int32 arrays, same dtype": ("cell", [np.arange(5, dtype=np.int32)], [5]),
+    "float32 tensors": ("weight", [torch.rand(3), torch.rand(6)], [3, 6]),
+    "float64 tensors into float32": ("weight", [torch.rand(4, dtype=torch.float64)], [4]),
+    "int64 tensors into int32": ("cell", [torch.arange(6), torch.arange(2) + 100], [6, 2]),
+    "float scalars": ("weight", [0.5, 1.25], [3, 2]),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fill_matches_column(case):
+    name, values, sizes = CASES[case]
+    got = filled(name, values, sizes)
+    assert got is not None, "a simple form must take the fast path"
+    np.testing.assert_array_equal(got, reference(name, values, sizes))
+    assert got.dtype == reference(name, values, sizes).dtype
+
+
+DECLINED = {
+    "bf16 tensors": ("weight", [torch.rand(3).bfloat16()], [3]),
+    "a broadcast one-element tensor": ("weight", [torch.rand(1), torch.rand(4)], [3, 4]),
+    "lists": ("cell", [[1, 2, 3]], [3]),
+    "mixed dtypes": ("cell", [np.arange(2, dtype=np.int64), np.arange(2, dtype=np.int32)], [2, 2]),
+    "floats into an integer column": ("cell", [np.array([1.5, 2.5])], [2]),
+    "2-D tensors": ("weight", [torch.rand(2, 2)], [4]),
+    "NULLs in some calls": ("weight", [None, np.ones(2, np.float32)], [3, 2]),
+}
+
+
+@pytest.mark.parametrize("case", DECLINED)
+def test_other_forms_are_left_to_column(case):
+    name, values, sizes = DECLINED[case]
+    assert filled(name, values, sizes) is None
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[np.array([0, LIMITS["cell"][1] + 1], dtype=np.int64)], [torch.tensor([LIMITS["cell"][0] - 1, 1])], [LIMITS["cell"][1] + 1]],
+    ids=["array", "tensor", "scalar"],
+)
+def test_out_of_range_values_raise_as_column_does(values):
+    sizes = [len(values[0]) if hasattr(values[0], "__len__") else 1]
+    with pytest.raises(OutOfRangeError):
+        reference("cell", values, sizes)
+    with pytest.raises(OutOfRangeError):
+        filled("cell", values, sizes)
+
+
+def test_pool_hands_committed_buffers_out_again_and_oversized_ones_never():
+    pool = BufferPool(8)
+    first = pool.take("stream_events", 5)
+    pool.give_back(first)
+    assert pool.take("stream_events", 8) is first
+    big = pool.take("stream_events", 9)
+    assert big.capacity == 9
+    pool.give_back(big)
+    assert pool.take("stream_events", 3) is not big
+    pool.clear()
+
+
+def test_rows_of_earlier_flushes_survive_buffer_reuse(trace_path):
+    """Three flushes through one writer reuse the same pooled arrays; each flush's rows stay as written."""
+    with DuckDBRecorder(trace_path, family="memnet", model="m") as rec:
+        for flush in range(3):
+            for step in range(50):
+                rec.events(step=100 * flush + step, op="write", memory="slot", cell=torch.arange(4) + 10 * flush,
+                           weight=torch.full((4,), float(flush)))
+            rec.flush()
+    con = duckdb.connect(str(trace_path), read_only=True)
+    rows = con.execute("SELECT step, cell, weight FROM stream_events ORDER BY step, cell").fetchall()
+    con.close()
+    assert len(rows) == 3 * 50 * 4
+    for step, cell, weight in rows:
+        flush = step // 100
+        assert weight == float(flush) and 10 * flush <= cell < 10 * flush + 4

@@ -1,0 +1,180 @@
+"""Building a lean slice without allocating: columns copied straight into reused numpy buffers.
+
+A flush builds each slice of ``stream_events`` / ``stream_states`` (:mod:`tracing.flushing`) into a
+:class:`SliceBuffers`: one numpy array of ``capacity`` rows per column of the physical table, in
+the column's Arrow type, which ``pa.array`` then wraps without a copy. A :class:`BufferPool` hands
+the same arrays out again once DuckDB has appended a slice and its transaction has committed, so a
+long run stops allocating (and page-faulting) fresh memory for every slice.
+
+:func:`fill_numeric` is the copy itself, for a column whose chunks all take one simple form: a
+Python scalar per call (``step=t``: filled per call), or a 1-D CPU tensor / numpy array of the
+call's length, all of one dtype (concatenated straight into the buffer: ONE pass; into a scratch
+array of the source dtype first when the values must be range-checked before they are narrowed).
+Any other form (lists, bf16, GPU tensors, broadcast one-element tensors, NULLs in some calls)
+returns None and the caller falls back to :func:`tracing.columns.column`, which handles them all;
+both give the same values, checks and errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+from tracing.columns import NUMPY_DTYPES, check_range
+from tracing.schema import STREAM_SCHEMAS
+
+_SCALARS = (int, float, np.integer, np.floating)
+
+_LOOP_FILL_ROWS = 64
+"""Scalar columns are filled call by call when calls average at least this many rows (a slice
+assignment each); below that one ``np.repeat`` is cheaper than many tiny assignments."""
+
+
+class SliceBuffers:
+    """Numpy arrays of ``capacity`` rows for the columns of ``physical`` (``STREAM_SCHEMAS``), and the
+    scratch arrays of the pool they came from (source-dtype copies before a range check)."""
+
+    def __init__(self, physical: str, capacity: int, scratch: dict[np.dtype, np.ndarray] | None = None) -> None:
+        self.physical = physical
+        self.capacity = capacity
+        self.columns = {field.name: np.empty(capacity, NUMPY_DTYPES[field.type]) for field in STREAM_SCHEMAS[physical]}
+        self.scratch = {} if scratch is None else scratch
+
+    def scratch_of(self, dtype: np.dtype) -> np.ndarray:
+        """A reused array of ``capacity`` values of ``dtype`` (valid until the next fill)."""
+        found = self.scratch.get(dtype)
+        if found is None or len(found) < self.capacity:
+            found = self.scratch[dtype] = np.empty(self.capacity, dtype)
+        return found
+
+
+class BufferPool:
+    """Reused :class:`SliceBuffers` of ``capacity`` rows per physical table (one recorder's flushes).
+
+    Buffers handed out by :meth:`take` belong to their slice until :meth:`give_back`; a slice of more
+    rows than ``capacity`` gets buffers of its own, never pooled. Fills of one pool must not run
+    concurrently (they share the scratch arrays): a writer builds one slice at a time.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._free: dict[str, list[SliceBuffers]] = {physical: [] for physical in STREAM_SCHEMAS}
+        self._scratch: dict[np.dtype, np.ndarray] = {}
+
+    def take(self, physical: str, rows: int) -> SliceBuffers:
+        if rows > self.capacity:
+            return SliceBuffers(physical, rows)
+        free = self._free[physical]
+        return free.pop() if free else SliceBuffers(physical, self.capacity, self._scratch)
+
+    def give_back(self, buffers: SliceBuffers) -> None:
+        if buffers.capacity == self.capacity and buffers.scratch is self._scratch:
+            self._free[buffers.physical].append(buffers)
+
+    def clear(self) -> None:
+        """Drop every pooled array (a finished recorder keeps no memory)."""
+        for free in self._free.values():
+            free.clear()
+        self._scratch.clear()
+
+
+def fill_numeric(
+    name: str, values: list[Any], sizes: list[int], out: np.ndarray, buffers: SliceBuffers, limits: tuple[int, int] | None
+) -> np.ndarray | None:
+    """``out`` (``sum(sizes)`` rows, e.g. a view of ``buffers.columns[name]``) filled with column
+    ``name``'s values (one value per chunk in ``values``, ``sizes`` rows each), range-checked against
+    ``limits`` (raises ``OutOfRangeError``); None when the chunks do not all take one of the simple
+    forms (see the module docstring)."""
+    if all(type(v) in _SCALARS or isinstance(v, _SCALARS) for v in values):
+        return _fill_scalars(name, values, sizes, out, limits)
+    first = values[0]
+    if hasattr(first, "detach"):
+        return _fill_tensors(name, values, sizes, out, buffers, limits)
+    if isinstance(first, np.ndarray):
+        return _fill_arrays(name, values, sizes, out, buffers, limits)
+    return None
+
+
+def _fill_scalars(name: str, values: list[Any], sizes: list[int], out: np.ndarray, limits: tuple[int, int] | None) -> np.ndarray:
+    """One scalar per call, repeated over its rows (checked as 64-bit integers first, as ``column`` does)."""
+    wide = np.array(values, dtype=np.int64 if limits else out.dtype)
+    if limits:
+        check_range(name, wide, limits)
+    narrow = wide.astype(out.dtype, copy=False)
+    if len(values) * _LOOP_FILL_ROWS > len(out):
+        out[:] = np.repeat(narrow, sizes)
+        return out
+    start = 0
+    for value, n in zip(narrow.tolist(), sizes):
+        out[start : start + n] = value
+        start += n
+    return out
+
+
+def _same_kind(source: np.dtype, target: np.dtype) -> bool:
+    """Sources copied like ``column`` would: integers into integer or float columns, floats into floats
+    (a float into an integer column goes the general way, which truncates before it checks)."""
+    if source.kind in "iu":
+        return target.kind in "iuf"
+    return source.kind == "f" and target.kind == "f"
+
+
+def _fill_arrays(
+    name: str, values: list[Any], sizes: list[int], out: np.ndarray, buffers: SliceBuffers, limits: tuple[int, int] | None
+) -> np.ndarray | None:
+    dtype = values[0].dtype
+    if not _same_kind(dtype, out.dtype):
+        return None
+    if any(not isinstance(v, np.ndarray) or v.dtype != dtype or v.ndim != 1 or len(v) != n for v, n in zip(values, sizes)):
+        return None
+    target = out if dtype == out.dtype else buffers.scratch_of(dtype)[: len(out)]
+    np.concatenate(values, out=target)
+    return _narrow(name, target, out, limits)
+
+
+def _fill_tensors(
+    name: str, values: list[Any], sizes: list[int], out: np.ndarray, buffers: SliceBuffers, limits: tuple[int, int] | None
+) -> np.ndarray | None:
+    torch = sys.modules["torch"]
+    first = values[0]
+    dtype = first.dtype
+    if dtype == torch.bfloat16 or dtype == torch.bool or dtype.is_complex:
+        return None
+    try:
+        np_dtype = np.dtype(str(dtype).removeprefix("torch."))
+    except TypeError:  # a torch dtype numpy does not have (float8, ...)
+        return None
+    if not _same_kind(np_dtype, out.dtype):
+        return None
+    # one dtype (torch.cat would narrow a wider tensor silently), on the CPU, 1-D; a call's column
+    # holds its n rows or one broadcast value, so full length everywhere <=> the lengths add up
+    cls = type(first)
+    if any(type(v) is not cls or v.dtype != dtype or not v.is_cpu or v.dim() != 1 for v in values):
+        return None
+    if sum(v.numel() for v in values) != len(out):
+        return None
+    target = out if np_dtype == out.dtype else buffers.scratch_of(np_dtype)[: len(out)]
+    with torch.no_grad():  # tensors of an autograd graph: copy their values only
+        torch.cat(values, out=torch.from_numpy(target))
+    return _narrow(name, target, out, limits)
+
+
+def _narrow(name: str, source: np.ndarray, out: np.ndarray, limits: tuple[int, int] | None) -> np.ndarray:
+    """``source``'s values in ``out`` (cast unless ``source`` is ``out``), after a range check when
+    ``source``'s dtype can hold values outside ``limits`` (one pass with torch when it is loaded)."""
+    if limits and len(source) and source.dtype.kind in "iu" and _can_exceed(source.dtype, limits):
+        torch = sys.modules.get("torch")
+        if torch is None or source.dtype.kind == "u":
+            check_range(name, source, limits)
+        else:
+            low, high = torch.aminmax(torch.from_numpy(source))
+            check_range(name, np.array([int(low), int(high)]), limits)
+    if source is not out:
+        np.copyto(out, source, casting="unsafe")
+    return out
+
+
+def _can_exceed(dtype: np.dtype, limits: tuple[int, int]) -> bool:
+    info = np.iinfo(dtype)
+    return info.min < limits[0] or info.max > limits[1]
