@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import platform
+import sys
 import threading
 import time
 import uuid
@@ -101,11 +102,14 @@ def path_lock(path: str | Path) -> threading.Lock:
 
 
 def software_versions() -> dict[str, str | None]:
-    """Python and the packages a trace's numbers depend on (read from metadata, nothing imported)."""
+    """Python and the packages a trace's numbers depend on: an imported package's own ``__version__``
+    (which keeps a build's local label, e.g. torch's ``+cu130``, that a wheel's metadata may lack),
+    else its installed metadata (nothing is imported)."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for package in _VERSIONED_PACKAGES:
+        loaded = getattr(sys.modules.get(package), "__version__", None)
         try:
-            versions[package] = importlib.metadata.version(package)
+            versions[package] = str(loaded) if loaded is not None else importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
     return versions

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 
 import duckdb
@@ -282,3 +283,16 @@ def test_metric_takes_a_column_of_values():
     assert m.step.tolist() == [0, 10, 11, 12]
     assert np.allclose(m.value, [0.5, 0.1, 0.2, 0.3])
     assert m.x.tolist()[1:] == [1.0, 2.0, 3.0] and m.series.tolist()[1:] == ["L0"] * 3
+
+
+def test_software_versions_prefer_the_imported_package_s_own_version(monkeypatch):
+    """A CUDA build's local label (torch 2.11.0+cu130) lives in __version__, not always in its metadata."""
+    import types
+
+    from tracing.writer import software_versions
+
+    monkeypatch.setitem(sys.modules, "transformers", types.SimpleNamespace(__version__="9.9.9+local"))
+    versions = software_versions()
+    assert versions["transformers"] == "9.9.9+local"
+    assert versions["torch"] == torch.__version__
+    assert versions["duckdb"] == duckdb.__version__
