@@ -14,11 +14,15 @@ Workload (engine-style): every step, one ``rec.events(...)`` call with torch ten
   per flush (as the recorder issues them: the recorder's own overhead), once with ONE statement for
   everything (the fastest way DuckDB takes these batches: also the cost of flushing at all).
 
+A warm-up recorder run of the same size comes first (imports, first-call costs, and the slice
+buffers a process keeps between recorders: ``tracing.fills``); ``--cold`` empties that store before
+every recorder run, so each pays for mapping fresh memory as the first run of a process does.
 Both append with :func:`tracing.appends.append_lean`. Rates are given per wall-clock second and
 per CPU-second of the process (all threads); the ratio recorder/raw is the recorder's cost over
 the bare append (target >= 0.90). Runs alternate; medians of ``--repeats``.
 
     python bench/ingest.py                # 2,500 steps = 5.1 M events, 5 repeats
+    python bench/ingest.py --cold         # every recorder run as the first of its process
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import duckdb
 import pyarrow as pa
 import torch
 
+from tracing import fills
 from tracing.appends import append_lean, register_streams
 from tracing.connection import create_schema
 from tracing.flushing import SLICE_ROWS, slices
@@ -140,23 +145,26 @@ def main() -> None:
     parser.add_argument("--topk", type=int, default=8)
     parser.add_argument("--flush-interval", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cold", action="store_true", help="empty the process's retained slice buffers before every recorder run")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
     tensors = make_step_tensors(args.batch, args.heads, args.topk)
     events = args.steps * args.batch * args.heads * args.topk
     print(f"memscope ingest: {events:,} events ({args.steps} steps x {args.batch}x{args.heads}x{args.topk}), "
-          f"flush interval {args.flush_interval} s, slices of {SLICE_ROWS:,} rows, DuckDB threads {WRITER_THREADS}, "
+          f"{'cold' if args.cold else 'warm'} recorders, flush interval {args.flush_interval} s, slices of {SLICE_ROWS:,} rows, DuckDB threads {WRITER_THREADS}, "
           f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"duckdb {duckdb.__version__}, pyarrow {pa.__version__}, torch {torch.__version__}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         warm = Path(tmp) / "warm.duckdb"
-        run_recorder(warm, 50, tensors, args.flush_interval)  # imports, first-call costs
+        run_recorder(warm, args.steps, tensors, args.flush_interval)  # imports, first-call costs, retained buffers
         per_step = args.batch * args.heads * args.topk
         rates: dict[str, list[float]] = {key: [] for key in ("rec", "raw", "one", "rec_cpu", "raw_cpu", "one_cpu", "calls", "build")}
         for repeat in range(args.repeats):
             paths = [Path(tmp) / f"{kind}{repeat}.duckdb" for kind in ("rec", "raw", "one")]
+            if args.cold:
+                fills._RETAINED.clear()
             stat = cpu_times()
             seconds, cpu, calls, flush_rows = run_recorder(paths[0], args.steps, tensors, args.flush_interval)
             groups, streams, build_seconds = lean_batches(flush_rows, tensors, per_step)  # untimed

@@ -4,7 +4,8 @@ A flush builds each slice of ``stream_events`` / ``stream_states`` (:mod:`tracin
 :class:`SliceBuffers`: one numpy array of ``capacity`` rows per column of the physical table, in
 the column's Arrow type, which ``pa.array`` then wraps without a copy. A :class:`BufferPool` hands
 the same arrays out again once DuckDB has appended a slice and its transaction has committed, so a
-long run stops allocating (and page-faulting) fresh memory for every slice.
+long run stops allocating (and page-faulting) fresh memory for every slice; between recorders, a
+bounded store of the process keeps them (:class:`BufferPool`).
 
 :func:`fill_numeric` is the copy itself, for a column whose chunks all take one simple form: a
 Python scalar per call (``step=t``: filled per call), or a 1-D CPU tensor / numpy array of the
@@ -18,6 +19,7 @@ both give the same values, checks and errors.
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 import numpy as np
@@ -55,6 +57,12 @@ class BufferPool:
     Buffers handed out by :meth:`take` belong to their slice until :meth:`give_back`; a slice of more
     rows than ``capacity`` gets buffers of its own, never pooled. Fills of one pool must not run
     concurrently (they share the scratch arrays): a writer builds one slice at a time.
+
+    :meth:`clear` (a recorder finishing) hands the free buffers to a store shared by the process,
+    which keeps at most :data:`RETAINED_ROWS` rows per table, and :meth:`take` draws from that store
+    before it allocates: a run that follows another in one process writes into memory that is
+    already mapped instead of page-faulting fresh arrays in at every slice of its first flush
+    (about a tenth of the ingest rate on the 2-core VM, docs/benchmarks/ingest.md).
     """
 
     def __init__(self, capacity: int) -> None:
@@ -66,17 +74,58 @@ class BufferPool:
         if rows > self.capacity:
             return SliceBuffers(physical, rows)
         free = self._free[physical]
-        return free.pop() if free else SliceBuffers(physical, self.capacity, self._scratch)
+        if free:
+            return free.pop()
+        retained = _RETAINED.take(physical, self.capacity)
+        if retained is None:
+            return SliceBuffers(physical, self.capacity, self._scratch)
+        retained.scratch = self._scratch
+        return retained
 
     def give_back(self, buffers: SliceBuffers) -> None:
         if buffers.capacity == self.capacity and buffers.scratch is self._scratch:
             self._free[buffers.physical].append(buffers)
 
     def clear(self) -> None:
-        """Drop every pooled array (a finished recorder keeps no memory)."""
+        """Hand the free arrays to the process's store (up to its bound; the rest is freed) and drop
+        the scratch arrays: a finished recorder keeps no memory of its own."""
         for free in self._free.values():
+            for buffers in free:
+                buffers.scratch = {}
+                _RETAINED.keep(buffers)
             free.clear()
         self._scratch.clear()
+
+
+RETAINED_ROWS = 2 * 1024 * 1024
+"""Rows of slice buffers per physical table that a process keeps between recorders (about 57 MB for
+``stream_events``), so a recorder's first flush need not map fresh memory."""
+
+
+class _RetainedBuffers:
+    """The process's store of free :class:`SliceBuffers` between recorders (thread-safe, bounded)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: dict[tuple[str, int], list[SliceBuffers]] = {}
+
+    def take(self, physical: str, capacity: int) -> SliceBuffers | None:
+        with self._lock:
+            free = self._free.get((physical, capacity))
+            return free.pop() if free else None
+
+    def keep(self, buffers: SliceBuffers) -> None:
+        with self._lock:
+            free = self._free.setdefault((buffers.physical, buffers.capacity), [])
+            if (len(free) + 1) * buffers.capacity <= RETAINED_ROWS:
+                free.append(buffers)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._free.clear()
+
+
+_RETAINED = _RetainedBuffers()
 
 
 def fill_numeric(

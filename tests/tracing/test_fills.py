@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tracing.columns import column
+from tracing import fills
 from tracing.fills import BufferPool, SliceBuffers, fill_numeric
 from tracing.schema import LIMITS, STREAM_SCHEMAS, OutOfRangeError
 from tracing.writer import DuckDBRecorder
@@ -105,3 +106,18 @@ def test_rows_of_earlier_flushes_survive_buffer_reuse(trace_path):
     for step, cell, weight in rows:
         flush = step // 100
         assert weight == float(flush) and 10 * flush <= cell < 10 * flush + 4
+
+
+def test_a_finished_pool_s_buffers_serve_the_next_pool_up_to_the_bound(monkeypatch):
+    monkeypatch.setattr(fills, "RETAINED_ROWS", 16)
+    monkeypatch.setattr(fills, "_RETAINED", fills._RetainedBuffers())
+    first = BufferPool(8)
+    taken = [first.take("stream_events", 8) for _ in range(3)]
+    for buffers in taken:
+        first.give_back(buffers)
+    first.clear()  # a recorder finishing: two of the three fit the bound of 16 rows
+    second = BufferPool(8)
+    again = [second.take("stream_events", 8) for _ in range(3)]
+    assert sum(any(b is t for t in taken) for b in again) == 2
+    assert all(b.scratch is second._scratch for b in again)  # fills use the new pool's scratch
+    assert fills._RETAINED.take("stream_events", 8) is None
