@@ -133,7 +133,12 @@ def test_live_projection_is_fitted_once_then_places_new_moments_with_transform(u
         at.run()
     assert not run.done, "the run ended before 8 moments were stored; the test needs more tokens"
     ui.request_umap(at, "live-pj-start")
+    for _ in range(3):  # the page's panels poll (every 2 s) until the fit is drawn; AppTest reruns by hand
+        if run.fitted is not None:
+            break
+        at.run()
     ui.ok(at)
+    assert run.fitted is not None, "the projection was never fitted"
     fitted = len(run.fitted)
     assert fitted >= 8 and run.projector is not None
     _finish(at)
