@@ -38,6 +38,20 @@ def label(r: dict) -> str:
     return kind
 
 
+def save(fig, out: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def save_panels(fig, axes, title: str, out: Path) -> None:
+    """A row of panels sharing the accuracy axis: its label on the first, the legend on the last."""
+    axes[0].set_ylabel("accuracy")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(title)
+    save(fig, out)
+
+
 def recall_plot(runs: dict[str, dict], names: list[str], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for name in names:
@@ -55,9 +69,7 @@ def recall_plot(runs: dict[str, dict], names: list[str], out: Path) -> None:
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     ax.set_title("Long-range recall")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save(fig, out)
 
 
 def mqar_plot(runs: list[dict], slots: int, out: Path) -> None:
@@ -70,9 +82,7 @@ def mqar_plot(runs: list[dict], slots: int, out: Path) -> None:
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     ax.set_title("MQAR capacity")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save(fig, out)
 
 
 def forgetting_mqar_plot(pairs: list[tuple[dict, dict]], out: Path) -> None:
@@ -86,12 +96,7 @@ def forgetting_mqar_plot(pairs: list[tuple[dict, dict]], out: Path) -> None:
         ax.set_title(label(on), fontsize=9)
         ax.set_xlabel("key-value pairs (4 re-bound)")
         ax.set_ylim(0, 1.05)
-    axes[0][0].set_ylabel("accuracy")
-    axes[0][-1].legend(fontsize=7)
-    fig.suptitle("Forgetting-MQAR")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_panels(fig, axes[0], "Forgetting-MQAR", out)
 
 
 def continual_plot(runs: list[dict], out: Path) -> None:
@@ -104,12 +109,7 @@ def continual_plot(runs: list[dict], out: Path) -> None:
         ax.set_title(label(r), fontsize=9)
         ax.set_xlabel("after training task")
         ax.set_ylim(0, 1.05)
-    axes[0][0].set_ylabel("accuracy")
-    axes[0][-1].legend(fontsize=8)
-    fig.suptitle("Continual learning: accuracy on every task after each one")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_panels(fig, axes[0], "Continual learning: accuracy on every task after each one", out)
 
 
 def main() -> None:
