@@ -53,7 +53,7 @@ def save_panels(fig, axes, title: str, out: Path) -> None:
 
 
 def recall_plot(runs: dict[str, dict], names: list[str], out: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig, ax = plt.subplots(figsize=(7.2, 6.2))
     for name in names:
         if name not in runs:
             continue
@@ -67,7 +67,7 @@ def recall_plot(runs: dict[str, dict], names: list[str], out: Path) -> None:
     ax.set_xlabel("distance from fact to query (tokens)")
     ax.set_ylabel("recall accuracy")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)  # below: the curves stay visible
     ax.set_title("Long-range recall")
     save(fig, out)
 
@@ -117,7 +117,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     runs = load(sys.argv[2:])
     memnet = [n for n in ("cpu-keyed-s0", "cpu-keyed-s1", "cpu-content-s0", "t-soft-3s") if n in runs]
-    recall_plot(runs, memnet + ["g-tw", "g-lstm", "g-tf"], out / "memnet_recall_distance.png")
+    recall_plot(runs, memnet + ["g-tw", "g-lstm", "lstm-lr3e-3-s0", "g-tf"], out / "memnet_recall_distance.png")
     mqar = [runs[n] for n in ("kmq-n16", "g-mq-n16") if n in runs]
     if mqar:
         mqar_plot(mqar, 16, out / "memnet_mqar_capacity.png")
