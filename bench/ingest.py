@@ -164,7 +164,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             paths = [Path(tmp) / f"{kind}{repeat}.duckdb" for kind in ("rec", "raw", "one")]
             if args.cold:
-                fills._RETAINED.clear()
+                fills.release_retained()
             stat = cpu_times()
             seconds, cpu, calls, flush_rows = run_recorder(paths[0], args.steps, tensors, args.flush_interval)
             groups, streams, build_seconds = lean_batches(flush_rows, tensors, per_step)  # untimed

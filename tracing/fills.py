@@ -128,6 +128,11 @@ class _RetainedBuffers:
 _RETAINED = _RetainedBuffers()
 
 
+def release_retained() -> None:
+    """Free the slice buffers the process keeps between recorders (the next recorder starts cold)."""
+    _RETAINED.clear()
+
+
 def fill_numeric(
     name: str, values: list[Any], sizes: list[int], out: np.ndarray, buffers: SliceBuffers, limits: tuple[int, int] | None
 ) -> np.ndarray | None:

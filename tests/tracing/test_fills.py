@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from tracing.columns import column
 from tracing import fills
+from tracing.columns import column
 from tracing.fills import BufferPool, SliceBuffers, fill_numeric
 from tracing.schema import LIMITS, STREAM_SCHEMAS, OutOfRangeError
 from tracing.writer import DuckDBRecorder
@@ -43,10 +43,10 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_fill_matches_column(case):
     name, values, sizes = CASES[case]
-    got = filled(name, values, sizes)
+    got, expected = filled(name, values, sizes), reference(name, values, sizes)
     assert got is not None, "a simple form must take the fast path"
-    np.testing.assert_array_equal(got, reference(name, values, sizes))
-    assert got.dtype == reference(name, values, sizes).dtype
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == expected.dtype
 
 
 DECLINED = {
@@ -121,3 +121,4 @@ def test_a_finished_pool_s_buffers_serve_the_next_pool_up_to_the_bound(monkeypat
     assert sum(any(b is t for t in taken) for b in again) == 2
     assert all(b.scratch is second._scratch for b in again)  # fills use the new pool's scratch
     assert fills._RETAINED.take("stream_events", 8) is None
+    fills.release_retained()
