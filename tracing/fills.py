@@ -23,6 +23,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from tracing.columns import NUMPY_DTYPES, check_range
 from tracing.schema import STREAM_SCHEMAS
 
@@ -131,6 +132,18 @@ _RETAINED = _RetainedBuffers()
 def release_retained() -> None:
     """Free the slice buffers the process keeps between recorders (the next recorder starts cold)."""
     _RETAINED.clear()
+
+
+_NULLS: dict[pa.DataType, pa.Array] = {}
+
+
+def null_column(arrow_type: pa.DataType, rows: int) -> pa.Array:
+    """``rows`` NULLs of ``arrow_type``: a slice of one array kept per type (grown when too short), so a
+    column the engine never sets (``gate``, ``other_cell``) costs no fresh memory per slice."""
+    found = _NULLS.get(arrow_type)
+    if found is None or len(found) < rows:
+        found = _NULLS[arrow_type] = pa.nulls(max(rows, 1024), arrow_type)
+    return found.slice(0, rows)
 
 
 def fill_numeric(

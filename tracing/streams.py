@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from tracing.columns import Chunk, check_range, column, numeric_values
-from tracing.fills import SliceBuffers, fill_numeric
+from tracing.fills import SliceBuffers, fill_numeric, null_column
 from tracing.schema import ARROW_SCHEMAS, LIMITS, OPS, STREAM_SCHEMAS, STREAM_TABLES
 
 StreamKey = tuple[str, int, int]
@@ -72,6 +72,9 @@ def lean_table(table: str, chunks: list[Chunk], keys: StreamKeys, buffers: Slice
         if field.name == "stream":
             continue
         values = [columns.get(field.name) for _, columns in chunks]
+        if all(value is None for value in values):
+            arrays.append(null_column(field.type, total))
+            continue
         limits = LIMITS.get(field.name)
         filled = fill_numeric(field.name, values, sizes, buffers.columns[field.name][:total], buffers, limits)
         arrays.append(column(field, values, sizes, total, limits) if filled is None else pa.array(filled, field.type))

@@ -122,3 +122,12 @@ def test_a_finished_pool_s_buffers_serve_the_next_pool_up_to_the_bound(monkeypat
     assert all(b.scratch is second._scratch for b in again)  # fills use the new pool's scratch
     assert fills._RETAINED.take("stream_events", 8) is None
     fills.release_retained()
+
+
+def test_null_columns_are_slices_of_one_kept_array_per_type():
+    short, longer = fills.null_column(EVENTS.field("gate").type, 7), fills.null_column(EVENTS.field("gate").type, 5000)
+    again = fills.null_column(EVENTS.field("gate").type, 3000)
+    assert (len(short), len(longer), len(again)) == (7, 5000, 3000)
+    assert all(a.null_count == len(a) and a.type == EVENTS.field("gate").type for a in (short, longer, again))
+    assert again.buffers()[1].address == longer.buffers()[1].address  # no new array for a shorter slice
+    assert fills.null_column(EVENTS.field("other_cell").type, 4).type == EVENTS.field("other_cell").type
