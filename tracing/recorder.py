@@ -199,8 +199,7 @@ def _row_count(columns: dict[str, Any]) -> int:
             continue
         shape = getattr(value, "shape", None)  # tensors and numpy arrays (scalars of numpy: shape ())
         if shape is not None:
-            ndim = len(shape)
-            length = 1 if ndim == 0 or (ndim == 1 and name in _LIST_COLUMNS) else shape[0]
+            length = shape[0] if shape and (len(shape) > 1 or name not in _LIST_COLUMNS) else 1
         elif isinstance(value, (str, bytes, int, float, bool)):
             continue
         else:
@@ -208,10 +207,12 @@ def _row_count(columns: dict[str, Any]) -> int:
             if name in _LIST_COLUMNS and length and not isinstance(value[0], (list, tuple, np.ndarray)):
                 length = 1  # a single list for a single row
         lengths[name] = length
-    n = max(lengths.values(), default=1)
-    bad = {name: k for name, k in lengths.items() if k != n and (k != 1 or name in _LIST_COLUMNS)}
-    if bad:
-        raise ValueError(f"columns disagree on the number of rows ({n}): {bad}")
+    distinct = set(lengths.values())
+    n = max(distinct, default=1)
+    if len(distinct) > 1:
+        bad = {name: k for name, k in lengths.items() if k != n and (k != 1 or name in _LIST_COLUMNS)}
+        if bad:
+            raise ValueError(f"columns disagree on the number of rows ({n}): {bad}")
     return n
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from tracing.columns import Chunk, check_range, column, numeric_values
-from tracing.fills import SliceBuffers, fill_numeric, null_column
+from tracing.fills import SliceBuffers, all_instances, fill_numeric, null_column
 from tracing.schema import ARROW_SCHEMAS, LIMITS, OPS, STREAM_SCHEMAS, STREAM_TABLES
 
 StreamKey = tuple[str, int, int]
@@ -28,6 +28,8 @@ StreamKey = tuple[str, int, int]
 
 _DENSE_LIMIT = 1 << 22
 """Largest (memories x layers x heads) box mapped with a dense lookup table; beyond it, np.unique."""
+
+_PREFIX_ROWS = 4096
 
 _OP_NAMES = pa.array(OPS, pa.string())
 
@@ -68,11 +70,12 @@ def lean_table(table: str, chunks: list[Chunk], keys: StreamKeys, buffers: Slice
     if buffers is None:
         buffers = SliceBuffers(physical, total)
     arrays = [pa.array(stream_ids(chunks, sizes, keys, buffers), pa.int32())]
+    calls = [columns for _, columns in chunks]
     for field in schema:
         if field.name == "stream":
             continue
-        values = [columns.get(field.name) for _, columns in chunks]
-        if all(value is None for value in values):
+        values = [columns.get(field.name) for columns in calls]
+        if all_instances(values, (type(None),)):
             arrays.append(null_column(field.type, total))
             continue
         limits = LIMITS.get(field.name)
@@ -88,13 +91,13 @@ def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys, buffers:
     memories = [columns["memory"] for _, columns in chunks]
     layers = [columns.get("layer", 0) for _, columns in chunks]
     heads = [columns.get("head", 0) for _, columns in chunks]
-    if all(_is_int(v) for v in layers) and all(_is_int(v) for v in heads):  # one stream per call
+    if _all_ints(layers) and _all_ints(heads):  # one stream per call
         for name, values in (("layer", layers), ("head", heads)):
             check_range(name, np.asarray(values, np.int64), LIMITS[name])
         ids = [keys.id_of((m, int(l), int(h))) for m, l, h in zip(memories, layers, heads)]
         return fill_numeric("stream", ids, sizes, out, buffers, None)
     names = list(dict.fromkeys(memories))
-    codes: list[Any] = [names.index(m) for m in memories]
+    codes: list[Any] = [0] * len(memories) if len(names) == 1 else [names.index(m) for m in memories]
     parts = (("memory", codes), ("layer", layers), ("head", heads))
     fixed = [_fixed(name, values) for name, values in parts]
     single = sum(value is None for value in fixed) == 1  # one varying digit: computed in place in `out`
@@ -130,16 +133,18 @@ def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys, buffers:
 
 def _present_codes(box: np.ndarray, size: int, one_digit: bool) -> np.ndarray:
     """The box codes that occur in ``box``. With one varying digit its lowest and highest codes occur
-    by construction, and a few codes between are cheaper to test one by one than to count."""
+    by construction, and a few codes between are cheaper to test one by one than to count: first in
+    the leading :data:`_PREFIX_ROWS` rows (an engine step usually covers every head), then in all."""
     if one_digit and size <= 8:
-        inner = [code for code in range(1, size - 1) if (box == code).any()]
+        prefix = box[:_PREFIX_ROWS]
+        inner = [code for code in range(1, size - 1) if (prefix == code).any() or (box == code).any()]
         return np.asarray(sorted({0, size - 1, *inner}), np.int64)
     return np.flatnonzero(np.bincount(box, minlength=size))
 
 
 def _fixed(name: str, values: list[Any]) -> int | None:
     """The one value of a key part that is the same integer in every call (range-checked), else None."""
-    if all(_is_int(v) for v in values) and len(set(values)) == 1:
+    if _all_ints(values) and len(set(values)) == 1:
         if name in LIMITS:
             check_range(name, np.asarray(values[:1], np.int64), LIMITS[name])
         return int(values[0])
@@ -158,8 +163,9 @@ def _digit(
     return data, low, int(data.max()) - low + 1
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+def _all_ints(values: list[Any]) -> bool:
+    """True when every value is a Python or numpy integer (not a bool)."""
+    return all_instances(values, (int, np.integer), excluded=bool)
 
 
 def logical_table(table: str, lean: pa.Table, keys: StreamKeys, run_id: str) -> pa.Table:

@@ -31,6 +31,7 @@ def reference(name: str, values: list, sizes: list[int]) -> np.ndarray:
 CASES = {
     "scalars per call": ("step", [3, 4, 9], [2, 0, 5]),
     "many small scalar calls": ("step", list(range(40)), [1] * 40),
+    "scalars, calls of one size": ("step", [3, 4, 9], [4, 4, 4]),
     "int64 arrays into int32": ("cell", [np.arange(3, dtype=np.int64), np.arange(4, dtype=np.int64) + 7], [3, 4]),
     "int32 arrays, same dtype": ("cell", [np.arange(5, dtype=np.int32)], [5]),
     "float32 tensors": ("weight", [torch.rand(3), torch.rand(6)], [3, 6]),

@@ -57,6 +57,16 @@ def test_wide_boxes_take_the_sorting_path(monkeypatch):
     assert got == [(0, 7), (5, 0), (5, 7), (9, 0), (0, 7), (9, 3)]
 
 
+def test_a_head_first_seen_after_the_leading_rows_still_gets_its_stream(monkeypatch):
+    monkeypatch.setattr(streams, "_PREFIX_ROWS", 4)  # codes not in the first 4 rows are searched in all
+    rec = BufferedRecorder("r")
+    rec.events(step=0, op="read", memory="slot", cell=np.arange(8), head=torch.tensor([0, 4, 0, 4, 0, 2, 4, 0], dtype=torch.int16))
+    lean = rec.build("memory_events", rec.take()["memory_events"])
+    got = [rec.streams.keys[i][2] for i in lean.column("stream").to_pylist()]
+    assert got == [0, 4, 0, 4, 0, 2, 4, 0]
+    assert sorted(key[2] for key in rec.streams.keys) == [0, 2, 4]  # heads 1 and 3 never occur: no stream
+
+
 def test_local_ids_stay_stable_across_builds():
     rec = MemoryRecorder("r")
     rec.events(step=0, op="read", memory="slot", head=torch.tensor([2, 3]), cell=[0, 1])
