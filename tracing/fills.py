@@ -137,15 +137,20 @@ def release_retained() -> None:
     _RETAINED.clear()
 
 
+NULL_ROWS = 1 << 17
+"""Rows of the NULL array kept per type (at least one slice, :data:`tracing.flushing.SLICE_ROWS`)."""
+
 _NULLS: dict[pa.DataType, pa.Array] = {}
 
 
 def null_column(arrow_type: pa.DataType, rows: int) -> pa.Array:
-    """``rows`` NULLs of ``arrow_type``: a slice of one array kept per type (grown when too short), so a
-    column the engine never sets (``gate``, ``other_cell``) costs no fresh memory per slice."""
+    """``rows`` NULLs of ``arrow_type``: up to :data:`NULL_ROWS`, a slice of one array kept per type,
+    so a column the engine never sets (``gate``, ``other_cell``) costs no fresh memory per slice."""
+    if rows > NULL_ROWS:
+        return pa.nulls(rows, arrow_type)
     found = _NULLS.get(arrow_type)
-    if found is None or len(found) < rows:
-        found = _NULLS[arrow_type] = pa.nulls(max(rows, 1024), arrow_type)
+    if found is None:
+        found = _NULLS[arrow_type] = pa.nulls(NULL_ROWS, arrow_type)
     return found.slice(0, rows)
 
 

@@ -12,6 +12,7 @@ import torch
 from tracing import fills
 from tracing.columns import column
 from tracing.fills import BufferPool, SliceBuffers, fill_numeric
+from tracing.flushing import SLICE_ROWS
 from tracing.schema import LIMITS, STREAM_SCHEMAS, OutOfRangeError
 from tracing.writer import DuckDBRecorder
 
@@ -126,9 +127,10 @@ def test_a_finished_pool_s_buffers_serve_the_next_pool_up_to_the_bound(monkeypat
 
 
 def test_null_columns_are_slices_of_one_kept_array_per_type():
-    short, longer = fills.null_column(EVENTS.field("gate").type, 7), fills.null_column(EVENTS.field("gate").type, 5000)
-    again = fills.null_column(EVENTS.field("gate").type, 3000)
-    assert (len(short), len(longer), len(again)) == (7, 5000, 3000)
-    assert all(a.null_count == len(a) and a.type == EVENTS.field("gate").type for a in (short, longer, again))
-    assert again.buffers()[1].address == longer.buffers()[1].address  # no new array for a shorter slice
-    assert fills.null_column(EVENTS.field("other_cell").type, 4).type == EVENTS.field("other_cell").type
+    gate, other_cell = EVENTS.field("gate").type, EVENTS.field("other_cell").type
+    short, slice_long, huge = (fills.null_column(gate, rows) for rows in (7, SLICE_ROWS, fills.NULL_ROWS + 1))
+    assert (len(short), len(slice_long), len(huge)) == (7, SLICE_ROWS, fills.NULL_ROWS + 1)
+    assert all(a.null_count == len(a) and a.type == gate for a in (short, slice_long, huge))
+    assert short.buffers()[1].address == slice_long.buffers()[1].address  # one kept array serves every slice
+    assert huge.buffers()[1].address != short.buffers()[1].address  # longer than a slice: not kept
+    assert fills.null_column(other_cell, 4).type == other_cell
