@@ -24,9 +24,11 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from tracing.connection import is_damage, open_trace, schema_version_of
 from tracing.errors import NotATraceError, TraceError, UnknownRunError
+from tracing.lifecycles import lifecycles_table
 from tracing.liveness import effective_status, utc_now
 from tracing.queries import sql
 from tracing.schema import DEATH_OPS, OPS, ROLLUP_TABLES, op_code
@@ -41,12 +43,8 @@ MIN_STEP_BINS = 500
 """A heatmap keeps at least this many step bins (when the run has that many steps) before it
 bins cells: time resolution matters more than cell resolution for wide memories."""
 
-_LIFECYCLE_CODES = {
-    "write_code": op_code("write"),
-    "death_codes": [op_code(op) for op in DEATH_OPS],
-    "death_ops": list(DEATH_OPS),
-}
-"""Op codes (and death-op names) of the lifecycle query (tracing/queries/lifecycles.sql)."""
+_MARK_CODES = {"write_code": op_code("write"), "death_codes": [op_code(op) for op in DEATH_OPS]}
+"""Op codes of the lifecycle marks (tracing/queries/lifecycle_marks.sql)."""
 
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id", "name", "created", "finished", "status", "family", "model", "input", "device", "config",
@@ -202,12 +200,13 @@ class TraceStore:
     def lifecycles(self, run_id: str, memory: str | None = None) -> pd.DataFrame:
         """batch, memory, layer, head, cell, born, died, duration, observed, cause, write_weight, write_gate.
 
-        Read from the pre-aggregated table when the run was indexed (:func:`index_runs`)."""
+        Read from the pre-aggregated table when the run was indexed (:func:`index_runs`), else
+        computed from the events (:mod:`tracing.lifecycles`)."""
         with self._connect() as con:
             self._require_run(con, run_id)
             if _indexed(con, run_id):
                 return _string_heavy_frame(con, "lifecycles_rollup", {"run_id": run_id, "memory": memory})
-            return _string_heavy_frame(con, "lifecycles", _lifecycle_params(con, run_id, memory))
+            return _raw_lifecycles(con, run_id, memory).to_pandas()
 
     def timeline(self, run_id: str, batch: int = 0, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
         """Steps rows of one batch row for steps in ``[start, stop)``."""
@@ -272,10 +271,13 @@ def stream_params(
             "memories": memories, "memory_codes": codes}
 
 
-def _lifecycle_params(con: duckdb.DuckDBPyConnection, run_id: str, memory: str | None) -> dict[str, Any]:
-    """Parameters of lifecycles.sql: op codes, the streams of ``memory`` and the run's last step."""
+def _raw_lifecycles(con: duckdb.DuckDBPyConnection, run_id: str, memory: str | None) -> pa.Table:
+    """The lifecycles of a run's streams (of ``memory``, or all) from its events: the marks that
+    lifecycle_marks.sql selects, paired by :func:`tracing.lifecycles.lifecycles_table`."""
     (last_step,) = _rows(con, "run_last_step", dict(stream_params(con, run_id), run_id=run_id))[0]
-    return dict(_LIFECYCLE_CODES, **stream_params(con, run_id, memory), last_step=int(last_step))
+    params = _bound("lifecycle_marks", dict(_MARK_CODES, **stream_params(con, run_id, memory)))
+    marks = con.sql(sql("lifecycle_marks"), params=params).to_arrow_table()
+    return lifecycles_table(marks, _rows(con, "lifecycle_streams", {"run_id": run_id, "memory": memory}), int(last_step))
 
 
 @functools.cache
@@ -366,10 +368,12 @@ def index_runs(
             try:
                 for table in ROLLUP_TABLES:  # schema constants, the run id is bound
                     con.execute(f"DELETE FROM {table} WHERE run_id = $run_id", {"run_id": run_id})
-                con.execute(
-                    f"INSERT INTO memscope_lifecycles SELECT $run_id AS run_id, * FROM ({sql('lifecycles')})",
-                    dict(_bound("lifecycles", _lifecycle_params(con, run_id, None)), run_id=run_id),
-                )
+                con.register("memscope_new_lifecycles", _raw_lifecycles(con, run_id, None))
+                try:
+                    con.execute("INSERT INTO memscope_lifecycles SELECT $run_id AS run_id, * FROM memscope_new_lifecycles",
+                                {"run_id": run_id})
+                finally:
+                    con.unregister("memscope_new_lifecycles")
                 params = dict(stream_params(con, run_id), run_id=run_id, built=utc_now())
                 for query in ("rollup_event_counts", "rollup_extents", "rollup_cell_steps", "rollup_register"):
                     _rows(con, query, params)

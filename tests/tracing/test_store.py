@@ -108,6 +108,24 @@ def test_lifecycles(store):
     assert len(store.lifecycles("r1", memory="knn")) == 1
 
 
+def test_lifecycles_of_cells_and_steps_far_apart(trace_path, kit):
+    """Cells and steps spanning their whole INTEGER range: too wide for one packed sort key."""
+    low, high = -(2**31), 2**31 - 1
+
+    def script(rec):
+        rec.events(step=low, op="write", memory="slot", cell=[0, high], weight=[1.0, 2.0])
+        rec.events(step=low, op="write", memory="slot", cell=0, weight=0.5)  # overwrites 1.0 in its step
+        rec.events(step=0, op="evict", memory="slot", cell=high)
+        rec.events(step=high, op="write", memory="slot", cell=high, weight=3.0)
+
+    kit.write_trace(trace_path, [(kit.run_row("r"), kit.recorded("r", script))])
+    got = TraceStore(trace_path).lifecycles("r")[["cell", "born", "died", "cause", "write_weight"]]
+    assert got.values.tolist() == [
+        [0, low, low, "overwrite", 1.0], [0, low, high, "censored", 0.5],
+        [high, low, 0, "evict", 2.0], [high, high, high, "censored", 3.0],
+    ]
+
+
 def test_heatmap_full_resolution(store):
     hm = store.heatmap("r1", "write", memory="slot")
     assert (hm.cell_bin, hm.step_bin, hm.n_cells, hm.n_steps, hm.sampled) == (1, 1, 4, 10, False)

@@ -21,7 +21,7 @@ from tracing.writer import DuckDBRecorder
 
 
 LIFE_ORDER = ["batch", "memory", "layer", "head", "cell", "born", "died", "cause", "write_weight", "write_gate"]
-"""The order of ``TraceStore.lifecycles`` rows, raw or indexed (lifecycles.sql)."""
+"""The order of ``TraceStore.lifecycles`` rows, raw (tracing/lifecycles.py) or indexed (lifecycles_rollup.sql)."""
 
 
 def record(rec: DuckDBRecorder, events, flush_every: int = 7) -> None:
