@@ -30,6 +30,7 @@ _DENSE_LIMIT = 1 << 22
 """Largest (memories x layers x heads) box mapped with a dense lookup table; beyond it, np.unique."""
 
 _PREFIX_ROWS = 4096
+"""Leading rows searched first for the head codes between the lowest and highest (see _present_codes)."""
 
 _OP_NAMES = pa.array(OPS, pa.string())
 
