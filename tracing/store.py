@@ -1,7 +1,7 @@
 """The read side: :class:`TraceStore` answers each view's question with one SQL query.
 
-A store never holds the file: every method opens a short-lived read-only connection (waiting out a
-writer's flush, see :func:`tracing.connection.open_trace`) and closes it, so a run that another
+A store never holds the file: every method attaches it read-only for its queries and detaches it
+(waiting out a writer's flush, see :func:`tracing.connection.read_trace`), so a run that another
 process is still writing can be watched. Every query lives in ``tracing/queries/<name>.sql`` and
 takes its inputs as bound parameters; nothing the user types becomes SQL text. The queries read the
 physical per-stream tables (``stream_events``, ``stream_states``, ``streams``; see
@@ -26,7 +26,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from tracing.connection import is_damage, open_trace, schema_version_of
+from tracing.connection import is_damage, open_trace, read_trace, schema_version_of
 from tracing.errors import NotATraceError, TraceError, UnknownRunError
 from tracing.lifecycles import lifecycles_table
 from tracing.liveness import effective_status, utc_now
@@ -99,16 +99,14 @@ class TraceStore:
     # -- connection ------------------------------------------------------------------------------
     @contextmanager
     def _connect(self, validate: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection for one query (the file was validated when the store was made)."""
-        con = open_trace(self.path, read_only=True, timeout=self.timeout, validate=validate)
-        try:
-            yield con
-        except duckdb.Error as exc:  # a damaged block shows only when a query reads it
-            if not is_damage(exc):
-                raise
-            raise NotATraceError(f"{self.path} is damaged ({' '.join(str(exc).split())}); re-record or re-import it") from None
-        finally:
-            con.close()
+        """A read-only connection for one call's queries (the file was validated when the store was made)."""
+        with read_trace(self.path, timeout=self.timeout, validate=validate) as con:
+            try:
+                yield con
+            except duckdb.Error as exc:  # a damaged block shows only when a query reads it
+                if not is_damage(exc):
+                    raise
+                raise NotATraceError(f"{self.path} is damaged ({' '.join(str(exc).split())}); re-record or re-import it") from None
 
     def _query(self, name: str, params: dict[str, Any], *, run_id: str | None = None) -> pd.DataFrame:
         with self._connect() as con:
