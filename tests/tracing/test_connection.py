@@ -1,4 +1,4 @@
-"""open_trace: creation, validation of good and bad files, migration, lock retry."""
+"""open_trace: creation, validation of good and bad files, migration, lock retry; read_trace: the store's attachments."""
 
 from __future__ import annotations
 
@@ -275,3 +275,85 @@ def test_same_process_other_configuration_is_retried(trace_path):
     con = open_trace(trace_path, read_only=True, timeout=5)
     assert con.execute("SELECT count(*) FROM memscope_meta").fetchone() == (2,)
     con.close()
+
+
+# -- read_trace: the store's read-only attachments -------------------------------------------------
+
+
+def test_read_trace_releases_the_file_for_a_writer_of_this_process(trace_path):
+    open_trace(trace_path, read_only=False, create=True).close()
+    with connection.read_trace(trace_path) as con:
+        assert con.execute("SELECT count(*) FROM memscope_meta").fetchone() == (2,)
+        with pytest.raises(TraceLockedError):  # attached: a read-write open must wait
+            open_trace(trace_path, read_only=False, timeout=0.2)
+    writer = open_trace(trace_path, read_only=False, timeout=0.2)  # detached on exit: free at once
+    writer.close()
+
+
+def test_read_trace_waits_out_a_writer_of_this_process(trace_path):
+    writer = open_trace(trace_path, read_only=False, create=True)
+    with pytest.raises(TraceLockedError, match="another connection"):
+        with connection.read_trace(trace_path, timeout=0.2):
+            pass
+    threading.Timer(0.3, writer.close).start()
+    with connection.read_trace(trace_path, timeout=5) as con:
+        assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+
+
+def test_read_trace_serves_threads_at_once(trace_path, kit):
+    kit.write_trace(trace_path, [(kit.run_row("r"), {})])
+    inside, results = threading.Barrier(4), []
+
+    def read() -> None:
+        with connection.read_trace(trace_path) as con:
+            inside.wait(timeout=10)  # all four attached at the same time
+            results.append(con.execute("SELECT run_id FROM runs").fetchall())
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [[("r",)]] * 4
+
+
+def test_read_trace_validates_on_request(tmp_path):
+    foreign = tmp_path / "foreign.duckdb"
+    con = duckdb.connect(str(foreign))
+    con.execute("CREATE TABLE t (x INTEGER)")
+    con.close()
+    with connection.read_trace(foreign):  # not validated: the caller knows the file
+        pass
+    with pytest.raises(NotATraceError, match="t"):
+        with connection.read_trace(foreign, validate=True):
+            pass
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_read_trace_in_a_forked_child_uses_its_own_database(trace_path, kit):
+    """A child never runs queries in the DuckDB it inherited (whose threads and locks did not fork)."""
+    kit.write_trace(trace_path, [(kit.run_row("r"), {})])
+    host = connection._read_host()
+    host.execute("SET memory_limit = '123MB'")  # marks the parent's database
+    try:
+        _fork_and_read(trace_path)
+    finally:
+        host.execute("RESET memory_limit")
+    with connection.read_trace(trace_path) as con:  # the parent's still works
+        assert con.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+
+
+def _fork_and_read(trace_path) -> None:
+    limit = "SELECT current_setting('memory_limit')"
+    with connection.read_trace(trace_path) as con:
+        parent_limit = con.execute(limit).fetchone()[0]
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 only if it read the trace in a database of its own
+        try:
+            with connection.read_trace(trace_path) as con:
+                ok = con.execute("SELECT count(*) FROM runs").fetchone() == (1,) and con.execute(limit).fetchone()[0] != parent_limit
+        except BaseException:  # noqa: BLE001 - reported through the exit code
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
