@@ -47,8 +47,8 @@ def lifecycles_table(marks: pa.Table, streams: list[tuple[int, str, int, int]], 
     """
     rank = _positions([row[0] for row in streams], marks["stream"].to_numpy())  # a stream's (memory, layer, head) rank
     batch, cell, step, op, seq = (marks[name].to_numpy() for name in ("batch", "cell", "step", "op", "seq"))
-    order = _sort_order([batch, rank, cell, step, op == _WRITE], seq)  # per cell, by step, deaths before writes
-    writes, died, cause = _next_marks([batch[order], rank[order], cell[order]], step[order], op[order], last_step)
+    order, same_cell, sorted_step = _sorted_marks([batch, rank, cell], step, op == _WRITE, seq)
+    writes, died, cause = _next_marks(same_cell, sorted_step, op[order], last_step)
     rows = order[writes]  # the writes, by batch, stream rank, cell, born and recording order
     weight, gate = (marks[name].combine_chunks().take(rows) for name in ("weight", "gate"))
     # write i ties write i + 1 on (batch, stream, cell, born) exactly when write i + 1 overwrites it
@@ -81,37 +81,56 @@ def _positions(ids: list[int], values: np.ndarray) -> np.ndarray:
     return index[values - low]
 
 
-def _sort_order(keys: list[np.ndarray], seq: np.ndarray) -> np.ndarray:
-    """The permutation that sorts rows by integer ``keys`` (the first most significant), then by
-    ``seq`` (distinct). When the keys' ranges and the rank of ``seq`` fit in 63 bits, they are
-    packed into one int64 that np.sort sorts in a few ms, the rank of ``seq`` in the low bits; else
-    np.lexsort, several times slower."""
-    by_seq = np.argsort(seq)  # quick on rows already in seq order, as DuckDB mostly lists them
-    keys = [*keys, np.empty(len(seq), np.int32)]  # int32: half the memory to fault in
-    keys[-1][by_seq] = np.arange(len(seq), dtype=np.int32)  # the rank of each row's seq
+def _sorted_marks(
+    cell_keys: list[np.ndarray], step: np.ndarray, is_write: np.ndarray, seq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Marks sorted per cell (named by the integer ``cell_keys``, most significant first), then by
+    step, deaths before writes, then ``seq`` (distinct): the permutation ``order``, and in that
+    order whether the next row marks the same cell (False for the last row) and each row's step.
+
+    When the keys' ranges and the rank of ``seq`` fit in 63 bits they are packed into one int64
+    that ``np.sort`` sorts in a few ms, the rank of ``seq`` in the low bits, and the cells and steps
+    are read back from the sorted values (no gather); else ``np.lexsort``, several times slower."""
+    by_seq = None if _increasing(seq) else np.argsort(seq)  # DuckDB mostly lists the marks in seq order
+    ranks = np.arange(len(seq), dtype=np.int32)  # int32: half the memory to fault in
+    rank = ranks if by_seq is None else np.empty_like(ranks)  # the rank of each row's seq
+    if by_seq is not None:
+        rank[by_seq] = ranks
+    keys = [*cell_keys, step, is_write, rank]
     lows = [int(key.min()) if len(key) else 0 for key in keys]
     widths = [(int(key.max()) - low).bit_length() if len(key) else 0 for key, low in zip(keys, lows)]
+    same_cell = np.zeros(len(seq), bool)
     if sum(widths) > 63:
-        return np.lexsort(keys[::-1])
+        order = np.lexsort(keys[::-1])
+        same_cell[:-1] = np.logical_and.reduce([key[order][1:] == key[order][:-1] for key in cell_keys])
+        return order, same_cell, step[order]
     packed, field = np.zeros(len(seq), np.int64), np.empty(len(seq), np.int64)
     for key, low, width in zip(keys, lows, widths):
         packed <<= width
-        packed |= np.subtract(key, low, out=field)
+        packed |= np.subtract(key, low, out=field) if low else key
     packed.sort()
-    packed &= (1 << widths[-1]) - 1
-    return by_seq[packed]
+    step_width, below_step = widths[-3], widths[-2] + widths[-1]  # the step, then is_write and the seq rank
+    np.right_shift(packed, below_step + step_width, out=field)  # the cell of each sorted row
+    np.equal(field[1:], field[:-1], out=same_cell[:-1])
+    np.right_shift(packed, below_step, out=field)  # its step
+    field &= (1 << step_width) - 1
+    field += lows[-3]
+    packed &= (1 << widths[-1]) - 1  # its seq rank
+    return (packed if by_seq is None else by_seq[packed]), same_cell, field
 
 
-def _next_marks(cell_keys: list[np.ndarray], step: np.ndarray, op: np.ndarray, last_step: int) -> tuple[np.ndarray, ...]:
-    """For marks sorted per cell (``cell_keys`` name the cell) and within a cell in order: the
-    positions of the writes, and the step and cause (index in CAUSES) of each one's end, the next
-    mark on its cell, or ``last_step`` and censored when there is none."""
-    n = len(step)
-    same_cell = np.zeros(n, bool)  # row i + 1 marks the cell of row i
-    same_cell[:-1] = np.logical_and.reduce([key[1:] == key[:-1] for key in cell_keys])
+def _increasing(values: np.ndarray) -> bool:
+    return bool(np.all(values[1:] > values[:-1]))
+
+
+def _next_marks(same_cell: np.ndarray, step: np.ndarray, op: np.ndarray, last_step: int) -> tuple[np.ndarray, ...]:
+    """For marks sorted per cell and within a cell in order (``same_cell[i]``: row i + 1 marks the
+    cell of row i; ``step`` and ``op`` of each row): the positions of the writes, and the step and
+    cause (index in CAUSES) of each one's end, the next mark on its cell, or ``last_step`` and
+    censored when there is none."""
     writes = np.flatnonzero(op == _WRITE)
     ended = same_cell[writes]
-    after = np.minimum(writes + 1, n - 1)
+    after = np.minimum(writes + 1, len(step) - 1)
     return writes, np.where(ended, step[after], np.int64(last_step)), np.where(ended, _CAUSE_OF_OP[op[after]], _CENSORED)
 
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tracing.lifecycles import _sort_order, lifecycles_table
+from tracing.lifecycles import _sorted_marks, lifecycles_table
 from tracing.schema import DEATH_OPS, STREAM_SCHEMAS, op_code
 
 MARK_SCHEMA = pa.schema([STREAM_SCHEMAS["stream_events"].field(name) for name in ("batch", "stream", "cell", "step", "op", "weight", "gate")])
@@ -57,11 +57,19 @@ def test_lives_are_listed_as_sql_orders_them(marks):
     assert listed.tolist() == list(range(lives.num_rows))
 
 
-@given(pairs=st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 3)), max_size=30))
-def test_keys_too_wide_to_pack_sort_the_same(pairs):
-    """Keys whose ranges overflow one int64 (the np.lexsort path) sort like narrow ones (packed)."""
-    first, second = (np.array([pair[i] for pair in pairs], np.int64) for i in (0, 1))
-    seq = np.random.default_rng(0).permutation(len(pairs)) * 7
-    narrow = _sort_order([first, second], seq)
-    wide = _sort_order([first * 2**40, second * 2**40], seq)  # 43 + 42 bits
-    assert narrow.tolist() == wide.tolist() == np.lexsort((seq, second, first)).tolist()
+@given(marks=st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 3), st.integers(0, 2), st.booleans()), max_size=30),
+       shuffled=st.booleans())
+def test_keys_too_wide_to_pack_sort_the_same(marks, shuffled):
+    """Keys whose ranges overflow one int64 (the np.lexsort path) sort like narrow ones (packed), as
+    np.lexsort does, and read back the same cells and steps; seq in order or not."""
+    batch, cell, step, is_write = (np.array([mark[i] for mark in marks], np.int64) for i in range(4))
+    seq = np.arange(len(marks)) * 7
+    if shuffled:
+        seq = np.random.default_rng(0).permutation(seq)
+    narrow = _sorted_marks([batch, cell], step, is_write.astype(bool), seq)
+    wide = _sorted_marks([batch * 2**40, cell * 2**40], step, is_write.astype(bool), seq)  # 43 + 42 bits
+    order = np.lexsort((seq, is_write, step, cell, batch))
+    cells = list(zip(batch[order], cell[order]))
+    assert narrow[0].tolist() == wide[0].tolist() == order.tolist()
+    assert narrow[1].tolist() == wide[1].tolist() == [a == b for a, b in zip(cells, cells[1:])] + [False][: len(marks)]
+    assert narrow[2].tolist() == wide[2].tolist() == step[order].tolist()
