@@ -5,7 +5,7 @@ SQL only selects the run's *marks*, its writes and deaths with their rowid
 one sort of the marks per cell (by step, deaths before writes, then rowid: recording order) and a
 look at the next row. The writes then come in the answer's order but for ties of ``(batch, stream,
 cell, born)`` (several writes to one cell in one step), and only those rows are sorted again. On the
-910 k marks of a 10 M-event run, ``TraceStore.lifecycles`` takes 135-180 ms this way against ~255 ms
+910 k marks of a 10 M-event run, ``TraceStore.lifecycles`` takes 150-185 ms this way against ~255 ms
 for one SQL query with a ``lead()`` window and an ORDER BY (2 cores, docs/benchmarks/queries.md).
 :func:`lifecycles_table` answers ``TraceStore.lifecycles`` for a run that is not indexed, and
 ``memscope index`` stores its rows.
