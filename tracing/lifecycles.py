@@ -102,7 +102,8 @@ def _sorted_marks(
     same_cell = np.zeros(len(seq), bool)
     if sum(widths) > 63:
         order = np.lexsort(keys[::-1])
-        same_cell[:-1] = np.logical_and.reduce([key[order][1:] == key[order][:-1] for key in cell_keys])
+        sorted_keys = [key[order] for key in cell_keys]
+        same_cell[:-1] = np.logical_and.reduce([key[1:] == key[:-1] for key in sorted_keys])
         return order, same_cell, step[order]
     packed, field = np.zeros(len(seq), np.int64), np.empty(len(seq), np.int64)
     for key, low, width in zip(keys, lows, widths):

@@ -272,8 +272,10 @@ def stream_params(
 def _raw_lifecycles(con: duckdb.DuckDBPyConnection, run_id: str, memory: str | None) -> pa.Table:
     """The lifecycles of a run's streams (of ``memory``, or all) from its events: the marks that
     lifecycle_marks.sql selects, paired by :func:`tracing.lifecycles.lifecycles_table`."""
-    (last_step,) = _rows(con, "run_last_step", dict(stream_params(con, run_id), run_id=run_id))[0]
-    params = _bound("lifecycle_marks", dict(_MARK_CODES, **stream_params(con, run_id, memory)))
+    every_stream = stream_params(con, run_id)
+    (last_step,) = _rows(con, "run_last_step", dict(every_stream, run_id=run_id))[0]
+    chosen = every_stream if memory is None else stream_params(con, run_id, memory)
+    params = _bound("lifecycle_marks", dict(_MARK_CODES, **chosen))
     marks = con.sql(sql("lifecycle_marks"), params=params).to_arrow_table()
     return lifecycles_table(marks, _rows(con, "lifecycle_streams", {"run_id": run_id, "memory": memory}), int(last_step))
 
