@@ -45,7 +45,8 @@ from tracing.appends import append_lean, register_streams
 from tracing.connection import create_schema
 from tracing.flushing import SLICE_ROWS, slices
 from tracing.recorder import BufferedRecorder
-from tracing.writer import WRITER_THREADS, DuckDBRecorder
+from tracing.hosts import WRITER_THREADS
+from tracing.writer import DuckDBRecorder
 
 RUN_ID = "0" * 32
 

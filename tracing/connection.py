@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +34,7 @@ import duckdb
 
 from tracing.appends import copy_logical
 from tracing.errors import NotATraceError, SchemaVersionError, TraceLockedError
+from tracing.hosts import read_host
 from tracing.schema import (
     DDL,
     FORMAT_TAG,
@@ -130,7 +129,7 @@ def read_trace(path: str | Path, *, timeout: float = 5.0, validate: bool = False
     """
     path = Path(path)
     _check_file(path, read_only=True, create=False)
-    con = _read_host().cursor()
+    con = read_host().cursor()
     alias = f"memscope_read_{next(_read_names)}"  # an integer: no user text in the SQL
     try:
         retry_while_locked(path, timeout, lambda: con.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [str(path)]))
@@ -146,28 +145,7 @@ def read_trace(path: str | Path, *, timeout: float = 5.0, validate: bool = False
             con.close()
 
 
-_read_hosts: dict[int, duckdb.DuckDBPyConnection] = {}
-"""The in-memory DuckDB of each process id: a forked child makes its own and never touches (nor
-closes) the one it inherited."""
-_read_hosts_guard = threading.Lock()
 _read_names = itertools.count()
-
-
-def _read_host() -> duckdb.DuckDBPyConnection:
-    with _read_hosts_guard:
-        host = _read_hosts.get(os.getpid())
-        if host is None:
-            host = _read_hosts[os.getpid()] = duckdb.connect(":memory:")
-        return host
-
-
-def _renew_read_guard() -> None:
-    """In a forked child: a fresh lock (the parent's may have been held by a thread that is gone)."""
-    global _read_hosts_guard
-    _read_hosts_guard = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_renew_read_guard)
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -54,6 +54,7 @@ from tracing.connection import open_trace, retry_while_locked
 from tracing.errors import TraceError
 from tracing.fills import BufferPool
 from tracing.flushing import SLICE_ROWS, Slice, StreamMap, slices
+from tracing.hosts import keep_writer_host, take_writer_host
 from tracing.liveness import HEARTBEAT_PERIOD_S, mark_crashed, this_host, utc_now
 from tracing.recorder import BufferedRecorder
 from tracing.schema import SCHEMA_VERSION, STREAM_SCHEMAS, STREAM_TABLES, logical_schema
@@ -73,10 +74,6 @@ FINISH_ATTEMPTS = 3
 
 WARN_AFTER_FAILURES = 3
 """Consecutive failed background flushes after which a warning is logged (data is still kept)."""
-
-WRITER_THREADS = 2
-"""DuckDB threads of a writer: DuckDB appends one slice on 2 threads (the 2 cores of the ingest target),
-and leaves the other cores of a larger machine to the engine being traced."""
 
 _ATTACHED = "memscope_trace"
 _VERSIONED_PACKAGES = ("memscope", "torch", "transformers", "duckdb", "pyarrow")
@@ -191,11 +188,11 @@ class DuckDBRecorder(BufferedRecorder):
             writer_host=this_host(),
             cell_state_sampling=cell_state_sampling,
         )
-        self._host = _host_connection()  # flushes ATTACH the file here (see _write)
+        self._host = take_writer_host()  # flushes ATTACH the file here (see _write)
         try:
             self._write(lambda con: _insert_run(con, run_row), first=True)
-        except BaseException:  # not a trace, locked, ...: nothing to flush, nothing to keep open
-            self._host.close()
+        except BaseException:  # not a trace, locked, ...: nothing to flush; the instance serves the next writer
+            keep_writer_host(self._host)
             raise
         self._thread = threading.Thread(target=self._flush_loop, name=f"memscope-flush-{self.run_id[:8]}", daemon=True)
         _unfinished.add(self)
@@ -258,7 +255,7 @@ class DuckDBRecorder(BufferedRecorder):
         self.status = status
         _unfinished.discard(self)
         self._pool.clear()
-        self._host.close()
+        keep_writer_host(self._host)
         if self.index_on_finish:
             self._index()
         if self.dropped_rows:
@@ -420,18 +417,11 @@ class DuckDBRecorder(BufferedRecorder):
             finally:
                 if not _release(self._detach, self.path):
                     self._host.close()  # drops the attachment and its lock; start afresh
-                    self._host = _host_connection()
+                    self._host = take_writer_host()
 
     def _detach(self) -> None:
         self._host.execute("USE memory")
         self._host.execute(f"DETACH {_ATTACHED}")
-
-
-def _host_connection() -> duckdb.DuckDBPyConnection:
-    """The in-memory DuckDB a writer ATTACHes its file to, appending on :data:`WRITER_THREADS` threads."""
-    con = duckdb.connect(":memory:")
-    con.execute(f"SET threads = {WRITER_THREADS}")
-    return con
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:

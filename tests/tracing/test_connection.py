@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 import tracing.connection as connection
+import tracing.hosts as hosts
 from tracing.connection import open_trace
 from tracing.errors import NotATraceError, SchemaVersionError, TraceLockedError
 from tracing.schema import DDL, FORMAT_TAG, OPS, SCHEMA_VERSION, TABLES, VIEWS
@@ -333,7 +334,7 @@ def test_read_trace_validates_on_request(tmp_path):
 def test_read_trace_in_a_forked_child_uses_its_own_database(trace_path, kit):
     """A child never runs queries in the DuckDB it inherited (whose threads and locks did not fork)."""
     kit.write_trace(trace_path, [(kit.run_row("r"), {})])
-    host = connection._read_host()
+    host = hosts.read_host()
     host.execute("SET memory_limit = '123MB'")  # marks the parent's database
     try:
         _fork_and_read(trace_path)
