@@ -15,7 +15,7 @@ Workload (engine-style): every step, one ``rec.events(...)`` call with torch ten
   everything (the fastest way DuckDB takes these batches: also the cost of flushing at all).
 
 A warm-up recorder run of the same size comes first (imports, first-call costs, and the slice
-buffers a process keeps between recorders: ``tracing.fills``); ``--cold`` empties that store before
+buffers a process keeps between recorders: ``tracing.buffers``); ``--cold`` empties that store before
 every recorder run, so each pays for mapping fresh memory as the first run of a process does.
 Both append with :func:`tracing.appends.append_lean`. Rates are given per wall-clock second and
 per CPU-second of the process (all threads); the ratio recorder/raw is the recorder's cost over
@@ -40,12 +40,12 @@ import duckdb
 import pyarrow as pa
 import torch
 
-from tracing import fills
 from tracing.appends import append_lean, register_streams
+from tracing.buffers import release_retained
 from tracing.connection import create_schema
 from tracing.flushing import SLICE_ROWS, slices
-from tracing.recorder import BufferedRecorder
 from tracing.hosts import WRITER_THREADS
+from tracing.recorder import BufferedRecorder
 from tracing.writer import DuckDBRecorder
 
 RUN_ID = "0" * 32
@@ -165,7 +165,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             paths = [Path(tmp) / f"{kind}{repeat}.duckdb" for kind in ("rec", "raw", "one")]
             if args.cold:
-                fills.release_retained()
+                release_retained()
             stat = cpu_times()
             seconds, cpu, calls, flush_rows = run_recorder(paths[0], args.steps, tensors, args.flush_interval)
             groups, streams, build_seconds = lean_batches(flush_rows, tensors, per_step)  # untimed

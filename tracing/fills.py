@@ -1,11 +1,8 @@
-"""Building a lean slice without allocating: columns copied straight into reused numpy buffers.
+"""Building a lean slice without allocating: columns copied straight into lent numpy buffers.
 
-A flush builds each slice of ``stream_events`` / ``stream_states`` (:mod:`tracing.flushing`) into a
-:class:`SliceBuffers`: one numpy array of ``capacity`` rows per column of the physical table, in
-the column's Arrow type, which ``pa.array`` then wraps without a copy. A :class:`BufferPool` hands
-the same arrays out again once DuckDB has appended a slice and its transaction has committed, so a
-long run stops allocating (and page-faulting) fresh memory for every slice; between recorders, a
-bounded store of the process keeps them (:class:`BufferPool`).
+A flush builds each slice of ``stream_events`` / ``stream_states`` (:mod:`tracing.flushing`) into
+:class:`~tracing.buffers.SliceBuffers` lent by the writer's pool, which ``pa.array`` then wraps
+without a copy; :func:`null_column` serves the columns the engine never sets.
 
 :func:`fill_numeric` is the copy itself, for a column whose chunks all take one simple form: a
 Python scalar per call (``step=t``: filled per call), or a 1-D CPU tensor / numpy array of the
@@ -19,14 +16,14 @@ both give the same values, checks and errors.
 from __future__ import annotations
 
 import sys
-import threading
 from operator import attrgetter, methodcaller
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from tracing.columns import NUMPY_DTYPES, check_range
-from tracing.schema import STREAM_SCHEMAS
+
+from tracing.buffers import SliceBuffers
+from tracing.columns import check_range
 
 _SCALARS = (int, float, np.integer, np.floating)
 
@@ -35,106 +32,6 @@ _DTYPE, _IS_CPU, _DIM, _NUMEL = attrgetter("dtype"), attrgetter("is_cpu"), metho
 _LOOP_FILL_ROWS = 64
 """Scalar columns are filled call by call when calls average at least this many rows (a slice
 assignment each); below that one ``np.repeat`` is cheaper than many tiny assignments."""
-
-
-class SliceBuffers:
-    """Numpy arrays of ``capacity`` rows for the columns of ``physical`` (``STREAM_SCHEMAS``), and the
-    scratch arrays of the pool they came from (source-dtype copies before a range check)."""
-
-    def __init__(self, physical: str, capacity: int, scratch: dict[np.dtype, np.ndarray] | None = None) -> None:
-        self.physical = physical
-        self.capacity = capacity
-        self.columns = {field.name: np.empty(capacity, NUMPY_DTYPES[field.type]) for field in STREAM_SCHEMAS[physical]}
-        self.scratch = {} if scratch is None else scratch
-
-    def scratch_of(self, dtype: np.dtype) -> np.ndarray:
-        """A reused array of ``capacity`` values of ``dtype`` (valid until the next fill)."""
-        found = self.scratch.get(dtype)
-        if found is None or len(found) < self.capacity:
-            found = self.scratch[dtype] = np.empty(self.capacity, dtype)
-        return found
-
-
-class BufferPool:
-    """Reused :class:`SliceBuffers` of ``capacity`` rows per physical table (one recorder's flushes).
-
-    Buffers handed out by :meth:`take` belong to their slice until :meth:`give_back`; a slice of more
-    rows than ``capacity`` gets buffers of its own, never pooled. Fills of one pool must not run
-    concurrently (they share the scratch arrays): a writer builds one slice at a time.
-
-    :meth:`clear` (a recorder finishing) hands the free buffers to a store shared by the process,
-    which keeps at most :data:`RETAINED_ROWS` rows per table, and :meth:`take` draws from that store
-    before it allocates: a run that follows another in one process writes into memory that is
-    already mapped instead of page-faulting fresh arrays in at every slice of its first flush
-    (about a tenth of the ingest rate on the 2-core VM, docs/benchmarks/ingest.md).
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._free: dict[str, list[SliceBuffers]] = {physical: [] for physical in STREAM_SCHEMAS}
-        self._scratch: dict[np.dtype, np.ndarray] = {}
-
-    def take(self, physical: str, rows: int) -> SliceBuffers:
-        if rows > self.capacity:
-            return SliceBuffers(physical, rows)
-        free = self._free[physical]
-        if free:
-            return free.pop()
-        retained = _RETAINED.take(physical, self.capacity)
-        if retained is None:
-            return SliceBuffers(physical, self.capacity, self._scratch)
-        retained.scratch = self._scratch
-        return retained
-
-    def give_back(self, buffers: SliceBuffers) -> None:
-        if buffers.capacity == self.capacity and buffers.scratch is self._scratch:
-            self._free[buffers.physical].append(buffers)
-
-    def clear(self) -> None:
-        """Hand the free arrays to the process's store (up to its bound; the rest is freed) and drop
-        the scratch arrays: a finished recorder keeps no memory of its own."""
-        for free in self._free.values():
-            for buffers in free:
-                buffers.scratch = {}
-                _RETAINED.keep(buffers)
-            free.clear()
-        self._scratch.clear()
-
-
-RETAINED_ROWS = 2 * 1024 * 1024
-"""Rows of slice buffers per physical table that a process keeps between recorders (about 57 MB for
-``stream_events``), so a recorder's first flush need not map fresh memory."""
-
-
-class _RetainedBuffers:
-    """The process's store of free :class:`SliceBuffers` between recorders (thread-safe, bounded)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._free: dict[tuple[str, int], list[SliceBuffers]] = {}
-
-    def take(self, physical: str, capacity: int) -> SliceBuffers | None:
-        with self._lock:
-            free = self._free.get((physical, capacity))
-            return free.pop() if free else None
-
-    def keep(self, buffers: SliceBuffers) -> None:
-        with self._lock:
-            free = self._free.setdefault((buffers.physical, buffers.capacity), [])
-            if (len(free) + 1) * buffers.capacity <= RETAINED_ROWS:
-                free.append(buffers)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._free.clear()
-
-
-_RETAINED = _RetainedBuffers()
-
-
-def release_retained() -> None:
-    """Free the slice buffers the process keeps between recorders (the next recorder starts cold)."""
-    _RETAINED.clear()
 
 
 NULL_ROWS = 1 << 17

@@ -7,8 +7,9 @@ smaller) and, inside ONE transaction, appends each table with ONE ``INSERT`` tha
 slice's Arrow table only when pulled, so one DuckDB thread builds slice k+1 while the other appends
 slice k. Measured here (docs/benchmarks/ingest.md): one statement over row-group-sized batches
 appends ~15 % faster than one statement per million rows, and batches that straddle row groups
-cost DuckDB a merge each. A slice keeps its built table (with *local* stream ids) until its
-transaction commits, so a failed flush is retried without building it again.
+cost DuckDB a merge each. Each slice is built into buffers that return to the writer's pool as soon
+as DuckDB has appended it (:mod:`tracing.buffers`); a slice keeps its rows (the calls' columns)
+until its transaction commits, so a failed flush builds it again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 
 from tracing.columns import Chunk, split_chunk
-from tracing.fills import SliceBuffers
 from tracing.streams import StreamKeys
 
 SLICE_ROWS = 122_880
@@ -28,14 +28,12 @@ SLICE_ROWS = 122_880
 
 @dataclass
 class Slice:
-    """Rows of one logical ``table`` taken from the buffer: raw ``chunks`` until :attr:`data` is built
-    (in ``buffers`` from the writer's pool for a per-stream table, handed back after the commit)."""
+    """``rows`` rows of one logical ``table`` taken from the buffer, as the recorder calls' ``chunks``
+    (kept until the flush commits; the writer builds the slice's Arrow table from them)."""
 
     table: str
     chunks: list[Chunk]
     rows: int
-    data: pa.Table | None = None
-    buffers: SliceBuffers | None = None
 
 
 def slices(taken: dict[str, list[Chunk]], rows: int = SLICE_ROWS) -> list[Slice]:

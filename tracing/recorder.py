@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from tracing.columns import LIST_COLUMNS, Chunk, chunks_to_table
-from tracing.fills import SliceBuffers
+from tracing.buffers import SliceBuffers
 from tracing.schema import ARROW_SCHEMAS, STREAM_TABLES, op_code
 from tracing.streams import StreamKeys, lean_table, logical_table
 

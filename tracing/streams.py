@@ -20,7 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from tracing.columns import Chunk, check_range, column, numeric_values
-from tracing.fills import SliceBuffers, all_instances, fill_numeric, null_column
+from tracing.buffers import SliceBuffers
+from tracing.fills import all_instances, fill_numeric, null_column
 from tracing.schema import ARROW_SCHEMAS, LIMITS, OPS, STREAM_SCHEMAS, STREAM_TABLES
 
 StreamKey = tuple[str, int, int]
@@ -80,7 +81,7 @@ def lean_table(table: str, chunks: list[Chunk], keys: StreamKeys, buffers: Slice
             arrays.append(null_column(field.type, total))
             continue
         limits = LIMITS.get(field.name)
-        filled = fill_numeric(field.name, values, sizes, buffers.columns[field.name][:total], buffers, limits)
+        filled = fill_numeric(field.name, values, sizes, buffers.view(field.name, total), buffers, limits)
         arrays.append(column(field, values, sizes, total, limits) if filled is None else pa.array(filled, field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -88,7 +89,7 @@ def lean_table(table: str, chunks: list[Chunk], keys: StreamKeys, buffers: Slice
 def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys, buffers: SliceBuffers) -> np.ndarray:
     """``(total,)`` int32 local stream id of every row, from each call's ``memory`` and its (scalar or
     per-row) ``layer`` and ``head``; written into ``buffers.columns["stream"]`` when it can be."""
-    out = buffers.columns["stream"][: sum(sizes)]
+    out = buffers.view("stream", sum(sizes))
     memories = [columns["memory"] for _, columns in chunks]
     layers = [columns.get("layer", 0) for _, columns in chunks]
     heads = [columns.get("head", 0) for _, columns in chunks]

@@ -52,7 +52,7 @@ import pyarrow as pa
 from tracing.appends import append_lean, append_logical, next_stream_id, register_streams
 from tracing.connection import open_trace, retry_while_locked
 from tracing.errors import TraceError
-from tracing.fills import BufferPool
+from tracing.buffers import BufferPool
 from tracing.flushing import SLICE_ROWS, Slice, StreamMap, slices
 from tracing.hosts import keep_writer_host, take_writer_host
 from tracing.liveness import HEARTBEAT_PERIOD_S, mark_crashed, this_host, utc_now
@@ -164,7 +164,7 @@ class DuckDBRecorder(BufferedRecorder):
         self.dropped_rows = 0
         self.drop_error: Exception | None = None
         self._unwritten: list[Slice] = []  # taken from the buffer, not committed yet (kept on failure)
-        self._pool = BufferPool(SLICE_ROWS)  # the lean slices' arrays, reused once committed
+        self._pool = BufferPool(SLICE_ROWS)  # lends the lean slices their arrays (tracing.buffers)
         self._stream_map = StreamMap(self.run_id, self.streams)
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
@@ -339,7 +339,6 @@ class DuckDBRecorder(BufferedRecorder):
                 raise
             self._stream_map.commit()
             self.flushed_rows += sum(piece.rows for piece in self._unwritten)
-            self._recycle(self._unwritten)
             self._unwritten = []
             self.failures = 0
             self.error = None
@@ -360,34 +359,27 @@ class DuckDBRecorder(BufferedRecorder):
             append_logical(con, table, reader, self.run_id)
 
     def _batches(self, pieces: list[Slice], new_streams: list[tuple[int, str, str, int, int]]) -> Iterator[pa.RecordBatch]:
-        """Each slice's Arrow batches, built when pulled (on the DuckDB thread that pulls them), stream
-        ids mapped to the file's and new streams collected. A slice whose columns cannot be converted
-        is dropped (not retried: the same columns would fail again) and reported by flush()/finish()."""
+        """Each slice's Arrow batches, built when pulled (on the DuckDB thread that pulls them) into
+        buffers lent by the pool until DuckDB releases them (:mod:`tracing.buffers`), stream ids mapped
+        to the file's and new streams collected. A slice keeps its rows until the flush commits (a
+        failed flush builds it again). A slice whose columns cannot be converted is dropped (not
+        retried: the same columns would fail again) and reported by flush()/finish()."""
         for piece in pieces:
-            if piece.data is None:
-                if piece.table in STREAM_TABLES:
-                    piece.buffers = self._pool.take(STREAM_TABLES[piece.table], piece.rows)
-                try:
-                    piece.data = self.build(piece.table, piece.chunks, piece.buffers)
-                except Exception as exc:  # noqa: BLE001 - counted, reported by flush()/finish()
-                    self._unwritten.remove(piece)
-                    self._recycle([piece])
-                    self.dropped_rows += piece.rows
-                    self.drop_error = exc
-                    continue
-                piece.chunks = []  # release the tensors
-            data = piece.data
+            buffers = self._pool.take(STREAM_TABLES[piece.table], piece.rows) if piece.table in STREAM_TABLES else None
+            try:
+                data = self.build(piece.table, piece.chunks, buffers)
+            except Exception as exc:  # noqa: BLE001 - counted, reported by flush()/finish()
+                self._unwritten.remove(piece)
+                self.dropped_rows += piece.rows
+                self.drop_error = exc
+                continue
+            finally:
+                if buffers is not None:
+                    buffers.seal()
             if piece.table in STREAM_TABLES:
                 data, rows = self._stream_map.to_file(data)
                 new_streams += rows
             yield from data.to_batches()
-
-    def _recycle(self, pieces: list[Slice]) -> None:
-        """Hand the arrays of slices that DuckDB no longer reads (committed or dropped) back to the pool."""
-        for piece in pieces:
-            if piece.buffers is not None:
-                self._pool.give_back(piece.buffers)
-                piece.buffers = piece.data = None
 
     def _write(self, work: Callable[[duckdb.DuckDBPyConnection], None], first: bool = False) -> None:
         """Take the file (waiting out other holders), run ``work`` in one transaction, release the file.

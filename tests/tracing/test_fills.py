@@ -1,20 +1,18 @@
 """fill_numeric writes a column into reused buffers exactly as tracing.columns.column builds it (values,
-range checks), or declines (None) for the forms it leaves to column; a recorder reusing pooled buffers
-across flushes keeps every committed row intact."""
+range checks), or declines (None) for the forms it leaves to column; NULL columns share one array."""
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pytest
 import torch
 
 from tracing import fills
+from tracing.buffers import SliceBuffers
 from tracing.columns import column
-from tracing.fills import BufferPool, SliceBuffers, fill_numeric
+from tracing.fills import fill_numeric
 from tracing.flushing import SLICE_ROWS
 from tracing.schema import LIMITS, STREAM_SCHEMAS, OutOfRangeError
-from tracing.writer import DuckDBRecorder
 
 EVENTS = STREAM_SCHEMAS["stream_events"]
 
@@ -79,51 +77,6 @@ def test_out_of_range_values_raise_as_column_does(values):
         reference("cell", values, sizes)
     with pytest.raises(OutOfRangeError):
         filled("cell", values, sizes)
-
-
-def test_pool_hands_committed_buffers_out_again_and_oversized_ones_never():
-    pool = BufferPool(8)
-    first = pool.take("stream_events", 5)
-    pool.give_back(first)
-    assert pool.take("stream_events", 8) is first
-    big = pool.take("stream_events", 9)
-    assert big.capacity == 9
-    pool.give_back(big)
-    assert pool.take("stream_events", 3) is not big
-    pool.clear()
-
-
-def test_rows_of_earlier_flushes_survive_buffer_reuse(trace_path):
-    """Three flushes through one writer reuse the same pooled arrays; each flush's rows stay as written."""
-    with DuckDBRecorder(trace_path, family="memnet", model="m") as rec:
-        for flush in range(3):
-            for step in range(50):
-                rec.events(step=100 * flush + step, op="write", memory="slot", cell=torch.arange(4) + 10 * flush,
-                           weight=torch.full((4,), float(flush)))
-            rec.flush()
-    con = duckdb.connect(str(trace_path), read_only=True)
-    rows = con.execute("SELECT step, cell, weight FROM stream_events ORDER BY step, cell").fetchall()
-    con.close()
-    assert len(rows) == 3 * 50 * 4
-    for step, cell, weight in rows:
-        flush = step // 100
-        assert weight == float(flush) and 10 * flush <= cell < 10 * flush + 4
-
-
-def test_a_finished_pool_s_buffers_serve_the_next_pool_up_to_the_bound(monkeypatch):
-    monkeypatch.setattr(fills, "RETAINED_ROWS", 16)
-    monkeypatch.setattr(fills, "_RETAINED", fills._RetainedBuffers())
-    first = BufferPool(8)
-    taken = [first.take("stream_events", 8) for _ in range(3)]
-    for buffers in taken:
-        first.give_back(buffers)
-    first.clear()  # a recorder finishing: two of the three fit the bound of 16 rows
-    second = BufferPool(8)
-    again = [second.take("stream_events", 8) for _ in range(3)]
-    assert sum(any(b is t for t in taken) for b in again) == 2
-    assert all(b.scratch is second._scratch for b in again)  # fills use the new pool's scratch
-    assert fills._RETAINED.take("stream_events", 8) is None
-    fills.release_retained()
 
 
 def test_null_columns_are_slices_of_one_kept_array_per_type():
