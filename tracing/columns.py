@@ -121,7 +121,11 @@ def numeric_values(
 
 def check_range(name: str, values: Any, limits: tuple[int, int]) -> None:
     """Raise :class:`OutOfRangeError` when ``values`` (numpy array or tensor, not empty) leave ``limits``."""
-    low, high = int(values.min()), int(values.max())
+    check_bounds(name, int(values.min()), int(values.max()), limits)
+
+
+def check_bounds(name: str, low: int, high: int, limits: tuple[int, int]) -> None:
+    """Raise :class:`OutOfRangeError` when values from ``low`` to ``high`` leave ``limits``."""
     if low < limits[0] or high > limits[1]:
         bad = low if low < limits[0] else high
         raise OutOfRangeError(

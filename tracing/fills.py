@@ -23,11 +23,11 @@ import numpy as np
 import pyarrow as pa
 
 from tracing.buffers import SliceBuffers
-from tracing.columns import check_range
+from tracing.columns import check_bounds, check_range
 
 _SCALARS = (int, float, np.integer, np.floating)
 
-_DTYPE, _IS_CPU, _DIM, _NUMEL = attrgetter("dtype"), attrgetter("is_cpu"), methodcaller("dim"), methodcaller("numel")
+_DTYPE, _IS_CPU, _SHAPE, _NUMEL = attrgetter("dtype"), attrgetter("is_cpu"), attrgetter("shape"), methodcaller("numel")
 
 _LOOP_FILL_ROWS = 64
 """Scalar columns are filled call by call when calls average at least this many rows (a slice
@@ -122,18 +122,15 @@ def _fill_tensors(
     dtype = first.dtype
     if dtype == torch.bfloat16 or dtype == torch.bool or dtype.is_complex:
         return None
-    try:
-        np_dtype = np.dtype(str(dtype).removeprefix("torch."))
-    except TypeError:  # a torch dtype numpy does not have (float8, ...)
-        return None
-    if not _same_kind(np_dtype, out.dtype):
+    np_dtype = _numpy_dtype(dtype)
+    if np_dtype is None or not _same_kind(np_dtype, out.dtype):
         return None
     # one dtype (torch.cat would narrow a wider tensor silently), on the CPU, 1-D; a call's column
     # holds its n rows or one broadcast value, so full length everywhere <=> the lengths add up
     # (each check one C-level pass over the chunks: a slice holds hundreds of calls)
     if len(set(map(type, values))) > 1 or set(map(_DTYPE, values)) != {dtype} or not all(map(_IS_CPU, values)):
         return None
-    if set(map(_DIM, values)) != {1} or sum(map(_NUMEL, values)) != len(out):
+    if not _one_dim_adding_up(values, len(out)):
         return None
     target = out if np_dtype == out.dtype else buffers.scratch_of(np_dtype)[: len(out)]
     with torch.no_grad():  # tensors of an autograd graph: copy their values only
@@ -141,19 +138,46 @@ def _fill_tensors(
     return _narrow(name, target, out, limits)
 
 
+def _numpy_dtype(dtype: Any) -> np.dtype | None:
+    """The numpy dtype of a torch dtype (None for one numpy lacks: float8, ...), looked up once per dtype."""
+    if dtype not in _NUMPY_DTYPES_OF:
+        try:
+            _NUMPY_DTYPES_OF[dtype] = np.dtype(str(dtype).removeprefix("torch."))
+        except TypeError:
+            _NUMPY_DTYPES_OF[dtype] = None
+    return _NUMPY_DTYPES_OF[dtype]
+
+
+_NUMPY_DTYPES_OF: dict[Any, np.dtype | None] = {}
+
+
+def _one_dim_adding_up(tensors: list[Any], rows: int) -> bool:
+    """True when every tensor is 1-D and their lengths add up to ``rows`` (one pass over the shapes;
+    calls of one size, the usual engine step, need no second)."""
+    shapes = set(map(_SHAPE, tensors))
+    if len(shapes) == 1:
+        (shape,) = shapes
+        return len(shape) == 1 and shape[0] * len(tensors) == rows
+    return all(len(shape) == 1 for shape in shapes) and sum(map(_NUMEL, tensors)) == rows
+
+
 def _narrow(name: str, source: np.ndarray, out: np.ndarray, limits: tuple[int, int] | None) -> np.ndarray:
     """``source``'s values in ``out`` (cast unless ``source`` is ``out``), after a range check when
     ``source``'s dtype can hold values outside ``limits`` (one pass with torch when it is loaded)."""
     if limits and len(source) and source.dtype.kind in "iu" and _can_exceed(source.dtype, limits):
-        torch = sys.modules.get("torch")
-        if torch is None or source.dtype.kind == "u":
-            check_range(name, source, limits)
-        else:
-            low, high = torch.aminmax(torch.from_numpy(source))
-            check_range(name, np.array([int(low), int(high)]), limits)
+        check_bounds(name, *bounds(source), limits)
     if source is not out:
         np.copyto(out, source, casting="unsafe")
     return out
+
+
+def bounds(values: np.ndarray) -> tuple[int, int]:
+    """``(lowest, highest)`` of a non-empty integer array: one pass with torch when it is loaded."""
+    torch = sys.modules.get("torch")
+    if torch is None or values.dtype.kind == "u":  # torch lacks aminmax for most unsigned types
+        return int(values.min()), int(values.max())
+    low, high = torch.aminmax(torch.from_numpy(values))
+    return int(low), int(high)
 
 
 def _can_exceed(dtype: np.dtype, limits: tuple[int, int]) -> bool:

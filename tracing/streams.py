@@ -14,14 +14,15 @@ returns and what the ``memory_events`` / ``cell_states`` views of a trace show.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from tracing.columns import Chunk, check_range, column, numeric_values
+from tracing.columns import Chunk, check_bounds, column, numeric_values
 from tracing.buffers import SliceBuffers
-from tracing.fills import all_instances, fill_numeric, null_column
+from tracing.fills import all_instances, bounds, fill_numeric, null_column
 from tracing.schema import ARROW_SCHEMAS, LIMITS, OPS, STREAM_SCHEMAS, STREAM_TABLES
 
 StreamKey = tuple[str, int, int]
@@ -34,6 +35,13 @@ _PREFIX_ROWS = 4096
 """Leading rows searched first for the head codes between the lowest and highest (see _present_codes)."""
 
 _OP_NAMES = pa.array(OPS, pa.string())
+
+_VALUE_FIELDS: dict[str, list[tuple[pa.Field, str, pa.DataType]]] = {
+    physical: [(field, field.name, field.type) for field in schema if field.name != "stream"]
+    for physical, schema in STREAM_SCHEMAS.items()
+}
+"""``(field, name, type)`` of each column after ``stream``, per physical table (read once: a pyarrow
+field builds a new ``str`` at every ``.name``)."""
 
 
 class StreamKeys:
@@ -73,16 +81,14 @@ def lean_table(table: str, chunks: list[Chunk], keys: StreamKeys, buffers: Slice
         buffers = SliceBuffers(physical, total)
     arrays = [pa.array(stream_ids(chunks, sizes, keys, buffers), pa.int32())]
     calls = [columns for _, columns in chunks]
-    for field in schema:
-        if field.name == "stream":
-            continue
-        values = [columns.get(field.name) for columns in calls]
+    for field, name, arrow_type in _VALUE_FIELDS[physical]:
+        values = [columns.get(name) for columns in calls]
         if all_instances(values, (type(None),)):
-            arrays.append(null_column(field.type, total))
+            arrays.append(null_column(arrow_type, total))
             continue
-        limits = LIMITS.get(field.name)
-        filled = fill_numeric(field.name, values, sizes, buffers.view(field.name, total), buffers, limits)
-        arrays.append(column(field, values, sizes, total, limits) if filled is None else pa.array(filled, field.type))
+        limits = LIMITS.get(name)
+        filled = fill_numeric(name, values, sizes, buffers.view(name, total), buffers, limits)
+        arrays.append(column(field, values, sizes, total, limits) if filled is None else pa.array(filled, arrow_type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -95,7 +101,7 @@ def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys, buffers:
     heads = [columns.get("head", 0) for _, columns in chunks]
     if _all_ints(layers) and _all_ints(heads):  # one stream per call
         for name, values in (("layer", layers), ("head", heads)):
-            check_range(name, np.asarray(values, np.int64), LIMITS[name])
+            check_bounds(name, int(min(values)), int(max(values)), LIMITS[name])
         ids = [keys.id_of((m, int(l), int(h))) for m, l, h in zip(memories, layers, heads)]
         return fill_numeric("stream", ids, sizes, out, buffers, None)
     names = list(dict.fromkeys(memories))
@@ -109,7 +115,7 @@ def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys, buffers:
         for (name, values), value in zip(parts, fixed)
     ]
     varying = [(values, low, extent) for values, low, extent in digits if values is not None]
-    size = int(np.prod([extent for _, _, extent in varying], dtype=np.int64))
+    size = math.prod(extent for _, _, extent in varying)
     box = None
     for values, low, extent in varying:
         if low:
@@ -127,9 +133,10 @@ def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys, buffers:
             code, offset = divmod(code, digits[slot][2])
             key[slot] += offset
         lookup[position] = keys.id_of((names[key[0]], key[1], key[2]))
-    if len(present) == len(lookup) and np.array_equal(lookup, lookup[0] + np.arange(len(lookup), dtype=np.int32)):
+    ids = lookup.tolist()
+    if len(present) == len(ids) and ids == list(range(ids[0], ids[0] + len(ids))):
         # ids follow the box codes: an add, not a gather
-        return np.add(index, lookup[0], out=index if index is out else None) if lookup[0] else index
+        return np.add(index, ids[0], out=index if index is out else None) if ids[0] else index
     return np.take(lookup, index)
 
 
@@ -147,9 +154,10 @@ def _present_codes(box: np.ndarray, size: int, one_digit: bool) -> np.ndarray:
 def _fixed(name: str, values: list[Any]) -> int | None:
     """The one value of a key part that is the same integer in every call (range-checked), else None."""
     if _all_ints(values) and len(set(values)) == 1:
+        value = int(values[0])
         if name in LIMITS:
-            check_range(name, np.asarray(values[:1], np.int64), LIMITS[name])
-        return int(values[0])
+            check_bounds(name, value, value, LIMITS[name])
+        return value
     return None
 
 
@@ -161,8 +169,8 @@ def _digit(
     data = None if out is None else fill_numeric(name, values, sizes, out, buffers, LIMITS.get(name))
     if data is None:
         data = numeric_values(name, np.int32, values, sizes, LIMITS.get(name))
-    low = int(data.min())
-    return data, low, int(data.max()) - low + 1
+    low, high = bounds(data)
+    return data, low, high - low + 1
 
 
 def _all_ints(values: list[Any]) -> bool:
