@@ -206,6 +206,7 @@ class DuckDBRecorder(BufferedRecorder):
         if self._pending >= self.max_buffered_rows:
             if not self._wake.is_set():
                 self._wake.set()
+                time.sleep(0)  # hand the GIL to the flush thread now, not a switch interval (5 ms) later
             if self._pending >= BACKPRESSURE_FACTOR * self.max_buffered_rows:
                 self._wait_for_drain()
 
