@@ -43,6 +43,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,8 @@ class DuckDBRecorder(BufferedRecorder):
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
+        self._final_status = "complete"  # set by finish() before it sets _closing
+        self._final_committed = False
         self._drained = threading.Condition()
         now = utc_now()
         run_row = dict(
@@ -188,9 +191,9 @@ class DuckDBRecorder(BufferedRecorder):
             writer_host=this_host(),
             cell_state_sampling=cell_state_sampling,
         )
-        self._host = take_writer_host()  # flushes ATTACH the file here (see _write)
+        self._host = take_writer_host()  # flushes ATTACH the file here (see _holding_file)
         try:
-            self._write(lambda con: _insert_run(con, run_row), first=True)
+            self._create_run(lambda con: _insert_run(con, run_row))
         except BaseException:  # not a trace, locked, ...: nothing to flush; the instance serves the next writer
             keep_writer_host(self._host)
             raise
@@ -237,11 +240,14 @@ class DuckDBRecorder(BufferedRecorder):
             raise ValueError(f"finish status must be 'complete' or 'crashed', got {status!r}")
         if self.status != "running":
             return
+        self._final_status = status  # a background flush under way commits the rest with it (_flush)
         self._closing.set()
         self._wake.set()
         self._thread.join()
         last: Exception | None = None
         for attempt in range(FINISH_ATTEMPTS):
+            if self._final_committed:
+                break
             try:
                 self._flush(final_status=status)
                 break
@@ -311,40 +317,60 @@ class DuckDBRecorder(BufferedRecorder):
                     log.warning("memscope: %d flushes of %s failed in a row, data kept: %s", self.failures, self.path, exc)
 
     def _flush(self, final_status: str | None = None) -> None:
-        """Take the buffer, then in ONE transaction append every table (one statement each, slices built
-        as DuckDB pulls them: :mod:`tracing.flushing`), register new streams, and write the heartbeat
-        and ``final_status``."""
+        """Commit the buffer (:meth:`_commit`) in one hold of the file. When finish() is waiting for
+        this background flush, what was recorded meanwhile is committed with the final status in the
+        same hold (:attr:`_final_status`), which spares releasing and taking the file again (~5-9 ms)."""
         with self._flush_lock:
-            self._unwritten += slices(self.take())
-            with self._drained:
-                self._drained.notify_all()
-            now = utc_now()
-
-            def work(con: duckdb.DuckDBPyConnection) -> None:
-                self._stream_map.begin(next_stream_id(con))
-                for table in dict.fromkeys(piece.table for piece in self._unwritten):
-                    self._append_table(con, table, [piece for piece in self._unwritten if piece.table == table])
-                if final_status is None:
-                    con.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", [now, self.run_id])
-                else:
-                    con.execute(
-                        "UPDATE runs SET heartbeat = ?, finished = ?, status = ? WHERE run_id = ?",
-                        [now, now, final_status, self.run_id],
-                    )
-
+            committed: list[int] = []
+            self._take_buffer()
             try:
-                self._write(work)
+                with self._holding_file() as con:
+                    self._commit(con, final_status)
+                    committed.append(self.flushed_rows)
+                    if final_status is None and self._closing.is_set():
+                        self._take_buffer()
+                        self._commit(con, self._final_status)
+                        committed.append(self.flushed_rows)
+                        self._final_committed = True
             except Exception as exc:
                 self.failures += 1
                 self.error = exc
                 raise
-            self._stream_map.commit()
-            self.flushed_rows += sum(piece.rows for piece in self._unwritten)
-            self._unwritten = []
-            self.failures = 0
-            self.error = None
-            if self.on_flush is not None:
-                self.on_flush(self.flushed_rows)
+            finally:
+                for rows in committed:  # the file is released: on_flush may read it
+                    if self.on_flush is not None:
+                        self.on_flush(rows)
+
+    def _take_buffer(self) -> None:
+        """Move the buffer to the rows to write (kept there until committed; waiting calls go on)."""
+        self._unwritten += slices(self.take())
+        with self._drained:
+            self._drained.notify_all()
+
+    def _commit(self, con: duckdb.DuckDBPyConnection, final_status: str | None) -> None:
+        """In ONE transaction append every table of the rows taken (one statement each, slices built as
+        DuckDB pulls them: :mod:`tracing.flushing`), register new streams, and write the heartbeat and
+        ``final_status``."""
+        now = utc_now()
+
+        def work(con: duckdb.DuckDBPyConnection) -> None:
+            self._stream_map.begin(next_stream_id(con))
+            for table in dict.fromkeys(piece.table for piece in self._unwritten):
+                self._append_table(con, table, [piece for piece in self._unwritten if piece.table == table])
+            if final_status is None:
+                con.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", [now, self.run_id])
+            else:
+                con.execute(
+                    "UPDATE runs SET heartbeat = ?, finished = ?, status = ? WHERE run_id = ?",
+                    [now, now, final_status, self.run_id],
+                )
+
+        _in_transaction(con, work)
+        self._stream_map.commit()
+        self.flushed_rows += sum(piece.rows for piece in self._unwritten)
+        self._unwritten = []
+        self.failures = 0
+        self.error = None
 
     def _append_table(self, con: duckdb.DuckDBPyConnection, table: str, pieces: list[Slice]) -> None:
         """Append the slices of one table with ONE statement reading a batch reader that builds each
@@ -382,23 +408,23 @@ class DuckDBRecorder(BufferedRecorder):
                 new_streams += rows
             yield from data.to_batches()
 
-    def _write(self, work: Callable[[duckdb.DuckDBPyConnection], None], first: bool = False) -> None:
-        """Take the file (waiting out other holders), run ``work`` in one transaction, release the file.
-
-        The first write opens the file with :func:`open_trace` (creating or validating the trace).
-        Flushes ATTACH it to a kept in-memory DuckDB instead (~4 ms, against ~25-100 ms for a
-        ``connect``, which builds a whole database instance) and DETACH it afterwards, which
-        checkpoints and releases the lock. Errors after the COMMIT are logged, never raised: the
-        rows are in the file and must not be written twice.
-        """
+    def _create_run(self, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+        """Open the file with :func:`open_trace` (creating or validating the trace), run ``work`` in one
+        transaction, close it."""
         with path_lock(self.path):
-            if first:
-                con = open_trace(self.path, read_only=False, create=True, timeout=self.lock_timeout)
-                try:
-                    _in_transaction(con, work)
-                finally:
-                    _release(con.close, self.path)
-                return
+            con = open_trace(self.path, read_only=False, create=True, timeout=self.lock_timeout)
+            try:
+                _in_transaction(con, work)
+            finally:
+                _release(con.close, self.path)
+
+    @contextmanager
+    def _holding_file(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The file ATTACHed to this writer's kept in-memory DuckDB (waiting out other holders; ~1-4 ms,
+        against ~25-100 ms for a ``connect``, which builds a whole database instance), DETACHed on exit,
+        which checkpoints and releases the lock. Errors of the DETACH are logged, never raised: what
+        was committed is in the file and must not be written twice."""
+        with path_lock(self.path):
             if not self.path.is_file():  # ATTACH would silently create an empty database
                 raise FileNotFoundError(f"{self.path}: the trace file is gone; the run cannot be written")
             retry_while_locked(
@@ -406,7 +432,7 @@ class DuckDBRecorder(BufferedRecorder):
             )
             try:
                 self._host.execute(f"USE {_ATTACHED}")
-                _in_transaction(self._host, work)
+                yield self._host
             finally:
                 if not _release(self._detach, self.path):
                     self._host.close()  # drops the attachment and its lock; start afresh
