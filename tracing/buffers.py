@@ -10,8 +10,8 @@ and the writer its table) the arrays go back to the pool at once, from whichever
 last view. DuckDB releases a batch as soon as it has appended it (measured: at most two slices of
 one ``INSERT`` are alive at a time), so a flush of any size cycles through a few buffers whose memory
 is still in the CPU's caches, instead of writing every slice into memory of its own: the build
-takes ~6 ns per event that way against ~8 ns over 33 buffers in turn (a 4 M-row flush), and a
-writer keeps ~10 MB of buffers instead of ~60 MB per 2 M rows in flight
+took ~6 ns per event that way against ~8 ns over 33 buffers in turn (a 4 M-row flush), and a
+writer keeps ~10 MB of buffers instead of ~55 MB per 2 M rows in flight
 (docs/benchmarks/ingest.md). A failed flush rebuilds its slices from the rows it kept.
 
 Between recorders, a bounded store of the process keeps free buffers (:data:`RETAINED_ROWS`), so the
@@ -135,7 +135,7 @@ class BufferPool:
 
 RETAINED_ROWS = 8 * 122_880
 """Rows of slice buffers per physical table that a process keeps between recorders (eight slices,
-about 28 MB for ``stream_events``: more than a flush has in flight), so a recorder's first flush need
+about 27 MB for ``stream_events``: more than a flush has in flight), so a recorder's first flush need
 not map fresh memory."""
 
 
