@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from tracing.columns import Chunk, check_bounds, column, numeric_values
 from tracing.buffers import SliceBuffers
-from tracing.fills import all_instances, bounds, fill_numeric, null_column
+from tracing.fills import all_instances, fill_numeric, null_column
 from tracing.schema import ARROW_SCHEMAS, LIMITS, OPS, STREAM_SCHEMAS, STREAM_TABLES
 
 StreamKey = tuple[str, int, int]
@@ -169,8 +169,8 @@ def _digit(
     data = None if out is None else fill_numeric(name, values, sizes, out, buffers, LIMITS.get(name))
     if data is None:
         data = numeric_values(name, np.int32, values, sizes, LIMITS.get(name))
-    low, high = bounds(data)
-    return data, low, high - low + 1
+    low = int(data.min())
+    return data, low, int(data.max()) - low + 1
 
 
 def _all_ints(values: list[Any]) -> bool:
