@@ -53,8 +53,12 @@ def null_column(arrow_type: pa.DataType, rows: int) -> pa.Array:
 
 def all_instances(values: list[Any], kinds: tuple[type, ...], excluded: type | None = None) -> bool:
     """True when every value is an instance of ``kinds`` (and none of ``excluded``): one test per
-    distinct type, not per value."""
-    return all(issubclass(kind, kinds) and not (excluded and issubclass(kind, excluded)) for kind in set(map(type, values)))
+    distinct type, not per value, and none past a first value that fails."""
+
+    def fits(kind: type) -> bool:
+        return issubclass(kind, kinds) and not (excluded and issubclass(kind, excluded))
+
+    return not values or (fits(type(values[0])) and all(map(fits, set(map(type, values)))))
 
 
 def fill_numeric(
