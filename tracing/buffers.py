@@ -134,9 +134,9 @@ class BufferPool:
 
 
 RETAINED_ROWS = 8 * 122_880
-"""Rows of slice buffers per physical table that a process keeps between recorders (eight slices,
-about 27 MB for ``stream_events``: more than a flush has in flight), so a recorder's first flush need
-not map fresh memory."""
+"""Rows of slice buffers per physical table that a process keeps between recorders (eight slices of
+:data:`tracing.flushing.SLICE_ROWS`, about 27 MB for ``stream_events``: more than a flush has in
+flight), so a recorder's first flush need not map fresh memory."""
 
 
 class _RetainedBuffers:
