@@ -51,7 +51,7 @@ import duckdb
 import pyarrow as pa
 
 from tracing.appends import append_lean, append_logical, next_stream_id, register_streams
-from tracing.connection import open_trace, retry_while_locked
+from tracing.connection import attach_trace
 from tracing.errors import TraceError
 from tracing.buffers import BufferPool
 from tracing.flushing import SLICE_ROWS, Slice, StreamMap, slices
@@ -409,29 +409,24 @@ class DuckDBRecorder(BufferedRecorder):
             yield from data.to_batches()
 
     def _create_run(self, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
-        """Open the file with :func:`open_trace` (creating or validating the trace), run ``work`` in one
-        transaction, close it."""
-        with path_lock(self.path):
-            con = open_trace(self.path, read_only=False, create=True, timeout=self.lock_timeout)
-            try:
-                _in_transaction(con, work)
-            finally:
-                _release(con.close, self.path)
+        """Take the file, creating or validating (and migrating) the trace, run ``work`` in one
+        transaction, release the file."""
+        with self._holding_file(create=True) as con:
+            _in_transaction(con, work)
 
     @contextmanager
-    def _holding_file(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _holding_file(self, create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """The file ATTACHed to this writer's kept in-memory DuckDB (waiting out other holders; ~1-4 ms,
-        against ~25-100 ms for a ``connect``, which builds a whole database instance), DETACHed on exit,
-        which checkpoints and releases the lock. Errors of the DETACH are logged, never raised: what
-        was committed is in the file and must not be written twice."""
+        against ~20-100 ms for a ``connect``, which builds a whole database instance:
+        :func:`tracing.connection.attach_trace`), DETACHed on exit, which checkpoints and releases
+        the lock. ``create``: the recorder's first hold, which creates or validates the trace; later
+        holds trust it. Errors of the DETACH are logged, never raised: what was committed is in the
+        file and must not be written twice."""
         with path_lock(self.path):
-            if not self.path.is_file():  # ATTACH would silently create an empty database
+            if not create and not self.path.is_file():  # ATTACH would silently create an empty database
                 raise FileNotFoundError(f"{self.path}: the trace file is gone; the run cannot be written")
-            retry_while_locked(
-                self.path, self.lock_timeout, lambda: self._host.execute(f"ATTACH ? AS {_ATTACHED}", [str(self.path)])
-            )
+            attach_trace(self._host, self.path, _ATTACHED, create=create, validate=create, timeout=self.lock_timeout)
             try:
-                self._host.execute(f"USE {_ATTACHED}")
                 yield self._host
             finally:
                 if not _release(self._detach, self.path):

@@ -15,6 +15,7 @@ from tracing.errors import SchemaVersionError
 from tracing.recorder import MemoryRecorder
 from tracing.schema import DDL, FORMAT_TAG, SCHEMA_VERSION
 from tracing.store import TraceStore, index_runs
+from tracing.writer import DuckDBRecorder
 
 V1_TABLES = {
     "memory_events": """CREATE TABLE memory_events (run_id VARCHAR NOT NULL, step BIGINT NOT NULL, batch INTEGER NOT NULL,
@@ -105,6 +106,21 @@ def test_migration_keeps_every_row_in_order_and_answers_like_a_fresh_trace(v1_tr
     pd.testing.assert_frame_equal(migrated.heatmap("a", "usage").frame, direct.heatmap("a", "usage").frame)
     assert index_runs(v1_trace) == ["a", "b 'quoted'"]  # the dropped rollups are rebuilt by indexing
     pd.testing.assert_frame_equal(TraceStore(v1_trace).lifecycles("a"), direct.lifecycles("a"))
+
+
+def test_a_recorder_on_a_v1_trace_migrates_it_and_adds_its_run(v1_trace):
+    before = rows(v1_trace, "memory_events")
+    with DuckDBRecorder(v1_trace, name="new", family="memnet", index_on_finish=False) as rec:
+        rec.events(step=9, op="write", memory="slot", cell=[1, 2])
+    con = open_trace(v1_trace, read_only=True)  # no migrate hint: the recorder's first hold migrated it
+    try:
+        assert schema_version_of(con) == SCHEMA_VERSION
+        added = con.execute("SELECT run_id FROM runs WHERE name = 'new'").fetchone()[0]
+    finally:
+        con.close()
+    assert added == rec.run_id
+    after = rows(v1_trace, "memory_events")
+    assert [row for row in after if row[0] != rec.run_id] == before and len(after) == len(before) + 2
 
 
 def test_migrate_command_reports_the_versions(v1_trace, capsys):

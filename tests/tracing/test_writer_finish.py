@@ -15,7 +15,7 @@ from tracing.writer import DuckDBRecorder
 
 class BlockedAppend:
     """``append_lean`` that holds the first append until finish() has begun, and fails the calls listed
-    in ``fail_calls`` (1-based) once each; counts ATTACHes of the writer too."""
+    in ``fail_calls`` (1-based) once each; counts the writer's flush ATTACHes too."""
 
     def __init__(self, monkeypatch, fail_calls: tuple[int, ...] = ()) -> None:
         self.entered = threading.Event()
@@ -23,7 +23,7 @@ class BlockedAppend:
         self.attaches = 0
         self.fail_calls = fail_calls
         self.recorder: DuckDBRecorder | None = None
-        real_append, real_retry = writer.append_lean, writer.retry_while_locked
+        real_append, real_attach = writer.append_lean, writer.attach_trace
 
         def append(con, physical, data):
             self.calls += 1
@@ -35,12 +35,12 @@ class BlockedAppend:
                 raise duckdb.IOException("disk full (simulated)")
             real_append(con, physical, data)
 
-        def retry(path, timeout, action):
-            self.attaches += 1
-            return real_retry(path, timeout, action)
+        def attach(con, path, alias, *, create, **options):
+            self.attaches += not create  # a flush's hold (the recorder's first, creating hold not counted)
+            return real_attach(con, path, alias, create=create, **options)
 
         monkeypatch.setattr(writer, "append_lean", append)
-        monkeypatch.setattr(writer, "retry_while_locked", retry)
+        monkeypatch.setattr(writer, "attach_trace", attach)
 
 
 def stored(path) -> tuple[list[tuple[int, int]], str]:
