@@ -9,7 +9,9 @@ after a 5 M-event flush ~7 ms; ATTACHing a file to a kept instance takes 1-4 ms
 - :func:`take_writer_host` / :func:`keep_writer_host`: a writer (one recorder) owns its instance
   while it runs, as DuckDB connections serve one thread at a time and ``USE`` is per connection;
   a finished recorder leaves its instance, with nothing attached, to the next recorder of the
-  process (at most :data:`IDLE_WRITER_HOSTS` wait).
+  process (at most :data:`IDLE_WRITER_HOSTS` wait). An idle instance that has appended a large
+  flush holds on to ~45 MB of DuckDB's memory (a 5 M-event run, measured), which the next recorder
+  reuses; :func:`release_idle_writer_hosts` gives it back.
 
 Every instance belongs to the process id that built it: a forked child builds its own and never
 touches, nor closes, those it inherited (their threads and locks did not fork).
@@ -26,8 +28,9 @@ WRITER_THREADS = 2
 """DuckDB threads of a writer: DuckDB appends one slice on 2 threads (the 2 cores of the ingest target),
 and leaves the other cores of a larger machine to the engine being traced."""
 
-IDLE_WRITER_HOSTS = 2
-"""Writer instances a process keeps between recorders (the rest are closed)."""
+IDLE_WRITER_HOSTS = 1
+"""Writer instances a process keeps between recorders (the rest are closed): recorders mostly run
+one after another (a live prompt each, a training run each)."""
 
 _read_hosts: dict[int, duckdb.DuckDBPyConnection] = {}
 _idle_writer_hosts: dict[int, list[duckdb.DuckDBPyConnection]] = {}
@@ -64,6 +67,14 @@ def keep_writer_host(host: duckdb.DuckDBPyConnection) -> None:
             idle.append(host)
             return
     host.close()
+
+
+def release_idle_writer_hosts() -> None:
+    """Close the writer instances this process keeps idle (the next recorder builds a new one)."""
+    with _guard:
+        idle = _idle_writer_hosts.pop(os.getpid(), [])
+    for host in idle:
+        host.close()
 
 
 def _renew_guard() -> None:

@@ -16,14 +16,9 @@ from tracing.writer import DuckDBRecorder
 @pytest.fixture(autouse=True)
 def _no_idle_hosts():
     """Each test starts and ends with no idle writer instance in this process."""
-    _drop_idle()
+    hosts.release_idle_writer_hosts()
     yield
-    _drop_idle()
-
-
-def _drop_idle() -> None:
-    while hosts._idle_writer_hosts.get(os.getpid()):
-        hosts._idle_writer_hosts[os.getpid()].pop().close()
+    hosts.release_idle_writer_hosts()
 
 
 def _record(rec: DuckDBRecorder, step: int) -> None:
@@ -61,6 +56,16 @@ def test_live_recorders_never_share_an_instance_and_idle_ones_are_bounded(tmp_pa
     assert len(closed) == 1
     with pytest.raises(Exception, match="closed"):
         closed[0].execute("SELECT 1")
+
+
+def test_idle_instances_can_be_given_back(tmp_path):
+    rec = DuckDBRecorder(tmp_path / "a.duckdb", family="memnet", index_on_finish=False)
+    rec.finish()
+    kept = hosts._idle_writer_hosts[os.getpid()][0]
+    hosts.release_idle_writer_hosts()
+    assert not hosts._idle_writer_hosts.get(os.getpid())
+    with pytest.raises(Exception, match="closed"):
+        kept.execute("SELECT 1")
 
 
 def test_a_recorder_that_cannot_open_its_file_leaves_its_instance_idle(tmp_path):
