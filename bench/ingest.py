@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import torch
 
@@ -67,6 +68,14 @@ def cpu_times() -> list[int]:
     """The machine-wide ``cpu`` line of /proc/stat (jiffies: user, nice, system, idle, iowait, irq, softirq, steal)."""
     with open("/proc/stat", encoding="ascii") as stat:
         return [int(v) for v in stat.readline().split()[1:9]]
+
+
+def bootstrap_interval(values: list[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """2.5th and 97.5th percentiles of the median of ``values`` resampled with replacement: how far the
+    median of this many noisy runs can move (the raw append alone varies by 10-15 % between runs here)."""
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(np.asarray(values), size=(resamples, len(values))), axis=1)
+    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
 def make_step_tensors(batch: int, heads: int, topk: int, variants: int = 16) -> list[dict[str, torch.Tensor]]:
@@ -189,6 +198,10 @@ def main() -> None:
               f"ratio {med['rec'] / med[key]:.3f}")
         print(f"median CPU:  recorder {med['rec_cpu'] / 1e6:.2f} M events/CPU-s, {label} {med[key + '_cpu'] / 1e6:.2f} "
               f"M events/CPU-s, ratio {med['rec_cpu'] / med[key + '_cpu']:.3f}")
+    paired = [recorder / raw for recorder, raw in zip(rates["rec"], rates["raw"])]  # each run against its own raw run
+    low, high = bootstrap_interval(paired)
+    print(f"paired wall ratios (recorder / raw of the same run, the recorder's statements): median {statistics.median(paired):.3f}, "
+          f"95 % bootstrap interval of the median {low:.3f}-{high:.3f}, {sum(r >= 0.9 for r in paired)} of {len(paired)} runs >= 0.90")
     print(f"recorder stages: engine-side calls (buffering, incl. back-pressure waits) {med['calls'] / 1e6:,.0f} M events/s, "
           f"build of the lean Arrow tables {med['build'] / 1e6:,.1f} M events/CPU-s")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
