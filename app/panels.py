@@ -405,7 +405,7 @@ def umap_ready(*, key: str, count: int | None = None) -> bool:
     """
     from app.projection import warm_up_in_background
 
-    if not _UMAP_REQUESTED.is_set():
+    if not umap_requested():
         if count is not None:
             st.caption(f"{count} stored signatures can be projected with UMAP.")
         if st.button("Project signatures (UMAP)", key=f"{key}-start", icon=":material/scatter_plot:",
@@ -426,11 +426,16 @@ def umap_ready(*, key: str, count: int | None = None) -> bool:
     return True
 
 
+def umap_requested() -> bool:
+    """Whether someone in this server process asked for UMAP (its button is then no longer shown)."""
+    return _UMAP_REQUESTED.is_set()
+
+
 def umap_polling() -> bool:
     """Whether a projection panel should poll (UMAP requested and still compiling)."""
     from app.projection import warm_up_in_background
 
-    return _UMAP_REQUESTED.is_set() and warm_up_in_background().is_alive()
+    return umap_requested() and warm_up_in_background().is_alive()
 
 
 @guarded

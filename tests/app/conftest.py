@@ -13,6 +13,7 @@ recorder calls of ARCHITECTURE.md), with seeded numpy data small enough for AppT
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -212,15 +213,26 @@ def array_shape(value) -> tuple[int, ...]:
     return (len(value),) + (array_shape(value[0])[0:] if value and isinstance(value[0], list) else ())
 
 
-def request_umap(at: AppTest, key: str) -> None:
-    """Press a panel's "Project signatures (UMAP)" button (absent once this process asked for UMAP),
-    wait for UMAP's compilation, and rerun the page."""
+def request_umap(at: AppTest, key: str, reruns: int = 50) -> None:
+    """Press a panel's "Project signatures (UMAP)" button, wait for UMAP's compilation, and rerun the page.
+
+    The button is absent once this process asked for UMAP, and also while the panel has too few
+    signatures: a live page may have read its trace just before the flush that the test then saw,
+    so the page is rerun (up to ``reruns`` times) until the button shows."""
+    from app.panels import umap_requested
     from app.projection import warm_up_in_background
 
-    for button in at.button:
-        if button.key == key:
+    for _ in range(reruns):
+        if umap_requested():
+            break
+        button = next((button for button in at.button if button.key == key), None)
+        if button is not None:
             button.click().run()
             break
+        time.sleep(0.1)
+        at.run()
+    else:
+        raise AssertionError(f"the page never showed its {key!r} button")
     warm_up_in_background().join()
     at.run()
 
