@@ -82,8 +82,7 @@ class SliceBuffers:
                 return
             on_free, self._on_free = self._on_free, None
             self._views.clear()
-        if on_free is not None:
-            on_free(self)
+        on_free(self)
 
 
 class BufferPool:

@@ -114,25 +114,33 @@ def open_trace(
 
 
 def attach_trace(
-    con: duckdb.DuckDBPyConnection, path: str | Path, alias: str, *, create: bool = False, validate: bool = True,
-    timeout: float = 5.0,
+    con: duckdb.DuckDBPyConnection, path: str | Path, alias: str, *, read_only: bool = False, create: bool = False,
+    validate: bool = True, timeout: float = 5.0,
 ) -> None:
-    """ATTACH the trace at ``path`` writable to ``con`` (an in-memory DuckDB the caller keeps) as
-    ``alias`` (a constant of the caller, never user text) and ``USE`` it, creating, validating and
-    migrating it as :func:`open_trace` does, with the same errors; on an error nothing stays
-    attached. An attach takes 1-4 ms where a ``connect`` builds a whole database instance (~20 ms).
-    ``validate=False`` (with ``create=False``) only attaches: a writer's flushes, whose file was
-    validated when the writer began."""
+    """ATTACH the trace at ``path`` to ``con`` (an in-memory DuckDB the caller keeps) as ``alias`` (a
+    constant of the caller, never user text) and ``USE`` it, creating, validating and migrating it as
+    :func:`open_trace` does, with the same errors; on an error nothing stays attached. An attach
+    takes 1-4 ms where a ``connect`` builds a whole database instance (~20 ms). ``validate=False``
+    only attaches: a reader's quick queries, a writer's flushes of a file validated when it began.
+    Release it with :func:`detach_trace`."""
+    if read_only and create:
+        raise ValueError("attach_trace: create=True needs read_only=False")
     path = Path(path)
-    fresh = _check_file(path, read_only=False, create=create) if create or validate else False
-    retry_while_locked(path, timeout, lambda: con.execute(f"ATTACH ? AS {alias}", [str(path)]))
+    fresh = _check_file(path, read_only=read_only, create=create)
+    mode = " (READ_ONLY)" if read_only else ""
+    retry_while_locked(path, timeout, lambda: con.execute(f"ATTACH ? AS {alias}{mode}", [str(path)]))
     try:
         con.execute(f"USE {alias}")
-        _prepare(con, path, fresh=fresh, create=create, validate=validate, read_only=False)
+        _prepare(con, path, fresh=fresh, create=create, validate=validate, read_only=read_only)
     except BaseException:
-        con.execute("USE memory")
-        con.execute(f"DETACH DATABASE IF EXISTS {alias}")
+        detach_trace(con, alias)
         raise
+
+
+def detach_trace(con: duckdb.DuckDBPyConnection, alias: str) -> None:
+    """Leave and DETACH ``alias`` (a writable file is checkpointed, and its lock released)."""
+    con.execute("USE memory")
+    con.execute(f"DETACH DATABASE IF EXISTS {alias}")
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, path: Path, *, fresh: bool, create: bool, validate: bool, read_only: bool) -> None:
@@ -154,22 +162,16 @@ def read_trace(path: str | Path, *, timeout: float = 5.0, validate: bool = False
     after it: by 20-70 ms each on a 10 M-event trace (docs/benchmarks/queries.md). Concurrent
     readers of one file (threads) each attach it under their own name.
     """
-    path = Path(path)
-    _check_file(path, read_only=True, create=False)
     con = read_host().cursor()
     alias = f"memscope_read_{next(_read_names)}"  # an integer: no user text in the SQL
     try:
-        retry_while_locked(path, timeout, lambda: con.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [str(path)]))
-        con.execute(f"USE {alias}")
-        if validate:
-            _validate(con, path, read_only=True)
-        yield con
-    finally:
+        attach_trace(con, path, alias, read_only=True, validate=validate, timeout=timeout)
         try:
-            con.execute("USE memory")
-            con.execute(f"DETACH DATABASE IF EXISTS {alias}")
+            yield con
         finally:
-            con.close()
+            detach_trace(con, alias)
+    finally:
+        con.close()
 
 
 _read_names = itertools.count()

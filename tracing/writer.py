@@ -51,7 +51,7 @@ import duckdb
 import pyarrow as pa
 
 from tracing.appends import append_lean, append_logical, next_stream_id, register_streams
-from tracing.connection import attach_trace
+from tracing.connection import attach_trace, detach_trace
 from tracing.errors import TraceError
 from tracing.buffers import BufferPool
 from tracing.flushing import SLICE_ROWS, Slice, StreamMap, slices
@@ -434,8 +434,7 @@ class DuckDBRecorder(BufferedRecorder):
                     self._host = take_writer_host()
 
     def _detach(self) -> None:
-        self._host.execute("USE memory")
-        self._host.execute(f"DETACH {_ATTACHED}")
+        detach_trace(self._host, _ATTACHED)
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
