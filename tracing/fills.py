@@ -5,10 +5,12 @@ A flush builds each slice of ``stream_events`` / ``stream_states`` (:mod:`tracin
 without a copy; :func:`null_column` serves the columns the engine never sets.
 
 :func:`fill_numeric` is the copy itself, for a column whose chunks all take one simple form: a
-Python scalar per call (``step=t``: filled per call), or a 1-D CPU tensor / numpy array of the
-call's length, all of one dtype (concatenated straight into the buffer: ONE pass; into a scratch
-array of the source dtype first when the values must be range-checked before they are narrowed).
-Any other form (lists, bf16, GPU tensors, broadcast one-element tensors, NULLs in some calls)
+Python scalar per call (``step=t``: filled per call), a 1-D CPU tensor of the call's length, all
+of one dtype (copied, cast and range-checked in ONE compiled pass: :func:`tracing.gather.gather`),
+or a 1-D numpy array of the call's length, all of one dtype (concatenated straight into the buffer;
+into a scratch array of the source dtype first when the values must be range-checked before they
+are narrowed). Any other form (lists, bf16, GPU tensors, broadcast one-element tensors, sparse
+tensors, NULLs in some calls)
 returns None and the caller falls back to :func:`tracing.columns.column`, which handles them all;
 both give the same values, checks and errors.
 """
@@ -23,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from tracing.buffers import SliceBuffers
-from tracing.columns import check_range
+from tracing.columns import check_bounds, check_range
 
 _SCALARS = (int, float, np.integer, np.floating)
 
@@ -72,7 +74,7 @@ def fill_numeric(
         return _fill_scalars(name, values, sizes, out, limits)
     first = values[0]
     if hasattr(first, "detach"):
-        return _fill_tensors(name, values, sizes, out, buffers, limits)
+        return _fill_tensors(name, values, out, limits)
     if isinstance(first, np.ndarray):
         return _fill_arrays(name, values, sizes, out, buffers, limits)
     return None
@@ -118,9 +120,9 @@ def _fill_arrays(
     return _narrow(name, target, out, limits)
 
 
-def _fill_tensors(
-    name: str, values: list[Any], sizes: list[int], out: np.ndarray, buffers: SliceBuffers, limits: tuple[int, int] | None
-) -> np.ndarray | None:
+def _fill_tensors(name: str, values: list[Any], out: np.ndarray, limits: tuple[int, int] | None) -> np.ndarray | None:
+    from tracing.gather import gather  # imports numba (~0.3 s) at a process's first flush, not with tracing
+
     torch = sys.modules["torch"]
     first = values[0]
     dtype = first.dtype
@@ -129,17 +131,21 @@ def _fill_tensors(
     np_dtype = _numpy_dtype(dtype)
     if np_dtype is None or not _same_kind(np_dtype, out.dtype):
         return None
-    # one dtype (torch.cat would narrow a wider tensor silently), on the CPU, 1-D; a call's column
-    # holds its n rows or one broadcast value, so full length everywhere <=> the lengths add up
-    # (each check one C-level pass over the chunks: a slice holds hundreds of calls)
+    # one dtype, on the CPU (the pass reads host memory), 1-D; a call's column holds its n rows or
+    # one broadcast value, so full length everywhere <=> the lengths add up (each check one C-level
+    # pass over the chunks: a slice holds hundreds of calls)
     if len(set(map(type, values))) > 1 or set(map(_DTYPE, values)) != {dtype} or not all(map(_IS_CPU, values)):
         return None
-    if not _one_dim_adding_up(values, len(out)):
+    lengths = _one_dim_lengths(values, len(out))
+    if lengths is None:
         return None
-    target = out if np_dtype == out.dtype else buffers.scratch_of(np_dtype)[: len(out)]
-    with torch.no_grad():  # tensors of an autograd graph: copy their values only
-        torch.cat(values, out=torch.from_numpy(target))
-    return _narrow(name, target, out, limits)
+    check = bool(limits) and np_dtype.kind in "iu" and _can_exceed(np_dtype, limits)
+    found = gather(values, lengths, np_dtype, out, check)  # one pass: copy, cast and range
+    if found is None:
+        return None
+    if check:
+        check_bounds(name, int(found[0]), int(found[1]), limits)
+    return out
 
 
 def _numpy_dtype(dtype: Any) -> np.dtype | None:
@@ -155,14 +161,17 @@ def _numpy_dtype(dtype: Any) -> np.dtype | None:
 _NUMPY_DTYPES_OF: dict[Any, np.dtype | None] = {}
 
 
-def _one_dim_adding_up(tensors: list[Any], rows: int) -> bool:
-    """True when every tensor is 1-D and their lengths add up to ``rows`` (one pass over the shapes;
-    calls of one size, the usual engine step, need no second)."""
+def _one_dim_lengths(tensors: list[Any], rows: int) -> list[int] | None:
+    """The length of every tensor when all are 1-D and their lengths add up to ``rows``, else None
+    (one pass over the shapes; calls of one size, the usual engine step, need no second)."""
     shapes = set(map(_SHAPE, tensors))
     if len(shapes) == 1:
         (shape,) = shapes
-        return len(shape) == 1 and shape[0] * len(tensors) == rows
-    return all(len(shape) == 1 for shape in shapes) and sum(map(_NUMEL, tensors)) == rows
+        return [shape[0]] * len(tensors) if len(shape) == 1 and shape[0] * len(tensors) == rows else None
+    if not all(len(shape) == 1 for shape in shapes):
+        return None
+    lengths = list(map(_NUMEL, tensors))
+    return lengths if sum(lengths) == rows else None
 
 
 def _narrow(name: str, source: np.ndarray, out: np.ndarray, limits: tuple[int, int] | None) -> np.ndarray:

@@ -87,3 +87,17 @@ def test_null_columns_are_slices_of_one_kept_array_per_type():
     assert short.buffers()[1].address == slice_long.buffers()[1].address  # one kept array serves every slice
     assert huge.buffers()[1].address != short.buffers()[1].address  # longer than a slice: not kept
     assert fills.null_column(other_cell, 4).type == other_cell
+
+
+def test_tensor_views_of_any_layout_fill_as_column_does():
+    """Calls may hand over views (a column of a 2-D tensor, an offset slice, an expanded scalar): the
+    compiled pass reads them through their strides."""
+    base = torch.arange(100, dtype=torch.int64) * 3
+    values = [base.reshape(50, 2)[:, 0], base[10:17], torch.tensor(41).expand(5)]
+    sizes = [50, 7, 5]
+    np.testing.assert_array_equal(filled("cell", values, sizes), reference("cell", values, sizes))
+
+
+def test_sparse_tensors_are_left_to_column():
+    sparse = torch.sparse_coo_tensor(torch.tensor([[0, 2]]), torch.tensor([1.0, 2.0]), (4,), check_invariants=True)
+    assert filled("weight", [sparse], [4]) is None
