@@ -112,16 +112,14 @@ class BufferedRecorder:
         self._append("steps", dict(step=step, batch=batch, **columns))
 
     def events(self, *, step: Any, op: str, memory: str, cell: Any, **columns: Any) -> None:
-        columns.setdefault("layer", 0)
-        columns.setdefault("head", 0)
-        columns.setdefault("batch", 0)
-        self._append("memory_events", dict(step=step, op=op_code(op), memory=_name(memory), cell=cell, **columns))
+        # the call's own keyword dict holds the chunk (no copy); omitted layer/head/batch read as 0
+        # when the chunk is built (tracing.streams.KEY_DEFAULTS)
+        columns["step"], columns["op"], columns["memory"], columns["cell"] = step, op_code(op), _name(memory), cell
+        self._append("memory_events", columns)
 
     def cell_states(self, *, step: Any, memory: str, cell: Any, **columns: Any) -> None:
-        columns.setdefault("layer", 0)
-        columns.setdefault("head", 0)
-        columns.setdefault("batch", 0)
-        self._append("cell_states", dict(step=step, memory=_name(memory), cell=cell, **columns))
+        columns["step"], columns["memory"], columns["cell"] = step, _name(memory), cell
+        self._append("cell_states", columns)
 
     def moments(self, *, moment_id: Any, step: Any, memory: str, **columns: Any) -> None:
         columns.setdefault("layer", 0)
@@ -191,8 +189,23 @@ def _row_count(columns: dict[str, Any]) -> int:
     """Rows in one call: the length of the array-like columns (1 when all are scalars).
 
     Raises ``ValueError`` at the call when lengths disagree (a column of length 1 is broadcast,
-    except list columns, whose ``(n, k)`` must match; a 1-D list column is one row).
+    except list columns, whose ``(n, k)`` must match; a 1-D list column is one row). The usual call
+    (scalars and 1-D tensors or arrays of one length) is counted in one pass; any other form goes
+    to :func:`_row_count_general`.
     """
+    n = None
+    for name, value in columns.items():
+        if value is None or type(value) in _PLAIN_SCALARS:
+            continue
+        shape = getattr(value, "shape", None)
+        if shape is None or len(shape) != 1 or name in _LIST_COLUMNS or (n is not None and shape[0] != n):
+            return _row_count_general(columns)
+        n = shape[0]
+    return 1 if n is None else n
+
+
+def _row_count_general(columns: dict[str, Any]) -> int:
+    """:func:`_row_count` for calls of any form: lists, list columns, broadcast length-1 columns."""
     lengths: dict[str, int] = {}
     for name, value in columns.items():
         if value is None or type(value) in _PLAIN_SCALARS:

@@ -36,6 +36,9 @@ _PREFIX_ROWS = 4096
 
 _OP_NAMES = pa.array(OPS, pa.string())
 
+KEY_DEFAULTS: dict[str, int] = {"layer": 0, "head": 0, "batch": 0}
+"""What a recorder call that omits ``layer``, ``head`` or ``batch`` records: 0."""
+
 _VALUE_FIELDS: dict[str, list[tuple[pa.Field, str, pa.DataType]]] = {
     physical: [(field, field.name, field.type) for field in schema if field.name != "stream"]
     for physical, schema in STREAM_SCHEMAS.items()
@@ -82,7 +85,8 @@ def lean_table(table: str, chunks: list[Chunk], keys: StreamKeys, buffers: Slice
     arrays = [pa.array(stream_ids(chunks, sizes, keys, buffers), pa.int32())]
     calls = [columns for _, columns in chunks]
     for field, name, arrow_type in _VALUE_FIELDS[physical]:
-        values = [columns.get(name) for columns in calls]
+        default = KEY_DEFAULTS.get(name)
+        values = [columns.get(name, default) for columns in calls]
         if all_instances(values, (type(None),)):
             arrays.append(null_column(arrow_type, total))
             continue
@@ -97,8 +101,8 @@ def stream_ids(chunks: list[Chunk], sizes: list[int], keys: StreamKeys, buffers:
     per-row) ``layer`` and ``head``; written into ``buffers.columns["stream"]`` when it can be."""
     out = buffers.view("stream", sum(sizes))
     memories = [columns["memory"] for _, columns in chunks]
-    layers = [columns.get("layer", 0) for _, columns in chunks]
-    heads = [columns.get("head", 0) for _, columns in chunks]
+    layers = [columns.get("layer", KEY_DEFAULTS["layer"]) for _, columns in chunks]
+    heads = [columns.get("head", KEY_DEFAULTS["head"]) for _, columns in chunks]
     if _all_ints(layers) and _all_ints(heads):  # one stream per call
         for name, values in (("layer", layers), ("head", heads)):
             check_bounds(name, int(min(values)), int(max(values)), LIMITS[name])

@@ -108,3 +108,33 @@ def test_unknown_op_and_unnamed_memory_are_refused_at_the_call():
     with pytest.raises(TypeError, match="memory must be a name"):
         rec.cell_states(step=0, memory=["slot"], cell=1)
     assert rec.pending_rows() == 0
+
+
+def test_omitted_layer_head_and_batch_are_recorded_as_zero():
+    """A call may leave out layer, head and batch (the chunk keeps only what was passed); its rows
+    read 0 for each, in both tables, and an explicit value next to it keeps its own."""
+    rec = MemoryRecorder("r")
+    rec.events(step=0, op="read", memory="slot", cell=np.arange(3))
+    rec.events(step=1, op="write", memory="slot", cell=np.arange(2), layer=2, head=torch.tensor([1, 3]), batch=np.array([4, 5]))
+    rec.cell_states(step=0, memory="slot", cell=np.arange(2), age=np.ones(2, np.float32))
+    tables = rec.tables()
+    events = tables["memory_events"].to_pydict()
+    assert events["layer"] == [0, 0, 0, 2, 2] and events["head"] == [0, 0, 0, 1, 3] and events["batch"] == [0, 0, 0, 4, 5]
+    states = tables["cell_states"].to_pydict()
+    assert states["layer"] == [0, 0] and states["head"] == [0, 0] and states["batch"] == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "columns, rows",
+    [
+        (dict(cell=np.arange(4), weight=torch.ones(4)), 4),  # 1-D columns of one length: the one-pass count
+        (dict(cell=np.arange(4), weight=np.ones(1)), 4),  # a length-1 column broadcasts
+        (dict(cell=[1, 2, 3]), 3),  # a list
+        (dict(cell=np.int64(7)), 1),  # a numpy scalar
+        (dict(cell=5, weight=0.5), 1),  # scalars only
+    ],
+)
+def test_a_call_counts_its_rows_in_every_form(columns, rows):
+    rec = BufferedRecorder("r")
+    rec.events(step=0, op="read", memory="slot", **columns)
+    assert rec.pending_rows() == rows
