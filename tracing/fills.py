@@ -134,7 +134,7 @@ def _fill_tensors(name: str, values: list[Any], out: np.ndarray, limits: tuple[i
     # one dtype, on the CPU (the pass reads host memory), 1-D; a call's column holds its n rows or
     # one broadcast value, so full length everywhere <=> the lengths add up (each check one C-level
     # pass over the chunks: a slice holds hundreds of calls)
-    if set(map(_DTYPE, values)) != {dtype} or not all(map(_IS_CPU, values)):  # a torch dtype: all tensors
+    if len(set(map(type, values))) > 1 or set(map(_DTYPE, values)) != {dtype} or not all(map(_IS_CPU, values)):
         return None
     lengths = _one_dim_lengths(values, len(out))
     if lengths is None:

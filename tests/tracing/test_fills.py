@@ -101,3 +101,10 @@ def test_tensor_views_of_any_layout_fill_as_column_does():
 def test_sparse_tensors_are_left_to_column():
     sparse = torch.sparse_coo_tensor(torch.tensor([[0, 2]]), torch.tensor([1.0, 2.0]), (4,), check_invariants=True)
     assert filled("weight", [sparse], [4]) is None
+
+
+def test_tensors_with_nulls_in_other_calls_are_left_to_column():
+    """A column set by some calls only: the chunks mix tensors and None (NULL rows)."""
+    values, sizes = [torch.rand(3), None, torch.rand(2)], [3, 4, 2]
+    assert filled("weight", values, sizes) is None
+    assert np.isnan(column(EVENTS.field("weight"), values, sizes, 9).to_numpy(zero_copy_only=False)[3:7]).all()
