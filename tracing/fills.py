@@ -9,7 +9,7 @@ Python scalar per call (``step=t``: filled per call), a 1-D CPU tensor of the ca
 of one dtype (copied, cast and range-checked in ONE compiled pass: :func:`tracing.gather.gather`),
 or a 1-D numpy array of the call's length, all of one dtype (concatenated straight into the buffer;
 into a scratch array of the source dtype first when the values must be range-checked before they
-are narrowed). Any other form (lists, bf16, GPU tensors, broadcast one-element tensors, sparse
+are narrowed). Any other form (lists, bf16 and fp16, GPU tensors, broadcast one-element tensors, sparse
 tensors, NULLs in some calls)
 returns None and the caller falls back to :func:`tracing.columns.column`, which handles them all;
 both give the same values, checks and errors.
@@ -126,7 +126,7 @@ def _fill_tensors(name: str, values: list[Any], out: np.ndarray, limits: tuple[i
     torch = sys.modules["torch"]
     first = values[0]
     dtype = first.dtype
-    if dtype == torch.bfloat16 or dtype == torch.bool or dtype.is_complex:
+    if dtype in (torch.bfloat16, torch.float16, torch.bool) or dtype.is_complex:  # none of numba's numbers
         return None
     np_dtype = _numpy_dtype(dtype)
     if np_dtype is None or not _same_kind(np_dtype, out.dtype):

@@ -68,13 +68,16 @@ _LIKE: dict[np.dtype, np.ndarray] = {}
 
 
 def gather(tensors: list[Any], sizes: list[int], dtype: np.dtype, out: np.ndarray, track: bool) -> tuple[Any, Any] | None:
-    """Copy 1-D CPU ``tensors`` of numpy-equivalent ``dtype`` and ``sizes`` values each (all >= 1, as
-    checked by the caller), in order, into ``out`` (``sum(sizes)`` values, cast to ``out.dtype`` as
-    numpy's unsafe casting does); return their lowest and highest value when ``track``. None for
-    tensors without plain memory (sparse, meta), which the caller copies its way.
+    """Copy 1-D CPU ``tensors`` of numpy-equivalent ``dtype`` (an integer or float32/float64: numba
+    has no float16) and ``sizes`` values each (their current lengths), in order, into ``out``
+    (``sum(sizes)`` values, cast to ``out.dtype`` as numpy's unsafe casting does); return their
+    lowest and highest value when ``track``. None for an empty tensor or one without plain memory
+    (sparse), which the caller copies its way.
 
     The tensors must stay alive and unchanged during the call (a flush holds its calls' columns).
     """
+    if 0 in sizes:  # an empty tensor may point nowhere
+        return None
     try:
         addresses = np.array([tensor.data_ptr() for tensor in tensors], np.int64)
     except RuntimeError:  # no storage to point at

@@ -51,6 +51,7 @@ def test_fill_matches_column(case):
 
 DECLINED = {
     "bf16 tensors": ("weight", [torch.rand(3).bfloat16()], [3]),
+    "fp16 tensors": ("weight", [torch.rand(3).half()], [3]),
     "a broadcast one-element tensor": ("weight", [torch.rand(1), torch.rand(4)], [3, 4]),
     "lists": ("cell", [[1, 2, 3]], [3]),
     "mixed dtypes": ("cell", [np.arange(2, dtype=np.int64), np.arange(2, dtype=np.int32)], [2, 2]),

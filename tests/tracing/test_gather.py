@@ -52,3 +52,7 @@ def test_extreme_int64_values_are_tracked_exactly():
 def test_tensors_without_plain_memory_are_declined():
     sparse = torch.sparse_coo_tensor(torch.tensor([[0, 2]]), torch.tensor([1, 2]), (4,), check_invariants=True)
     assert gather([sparse], [4], np.dtype(np.int64), np.empty(4, np.int32), track=True) is None
+
+
+def test_an_empty_tensor_is_declined():
+    assert gather([torch.zeros(0, dtype=torch.int64)], [0], np.dtype(np.int64), np.empty(0, np.int32), track=True) is None

@@ -16,7 +16,7 @@ from tracing.recorder import BufferedRecorder
 from tracing.writer import DuckDBRecorder
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-QUARTERS = st.integers(-16, 16).map(lambda q: q / 4)  # exact in bf16, fp32 and fp64
+QUARTERS = st.integers(-16, 16).map(lambda q: q / 4)  # exact in bf16, fp16, fp32 and fp64
 SMALL_INTS = st.integers(-100, 100)
 TEXTS = st.sampled_from(["", "it's", 'say "hi"', "x'); DROP TABLE steps;--", "né ∑"])
 
@@ -37,7 +37,7 @@ def numeric_column(draw, n: int, values, kind_choices=("none", "scalar", "list",
         return np.asarray(vs), vs
     if kind == "torch1":  # a one-element tensor broadcast over the call's rows
         return torch.tensor([vs[0]]), [vs[0]] * n
-    dtype = draw(st.sampled_from([torch.float32, torch.bfloat16, torch.float64]) if isinstance(vs[0], float)
+    dtype = draw(st.sampled_from([torch.float32, torch.bfloat16, torch.float16, torch.float64]) if isinstance(vs[0], float)
                  else st.sampled_from([torch.int16, torch.int32, torch.int64]))
     return torch.tensor(vs, dtype=dtype), vs
 
