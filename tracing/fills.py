@@ -9,10 +9,10 @@ Python scalar per call (``step=t``: filled per call), a 1-D CPU tensor of the ca
 of one dtype (copied, cast and range-checked in ONE compiled pass: :func:`tracing.gather.gather`),
 or a 1-D numpy array of the call's length, all of one dtype (concatenated straight into the buffer;
 into a scratch array of the source dtype first when the values must be range-checked before they
-are narrowed). Any other form (lists, bf16 and fp16, GPU tensors, broadcast one-element tensors, sparse
-tensors, NULLs in some calls)
-returns None and the caller falls back to :func:`tracing.columns.column`, which handles them all;
-both give the same values, checks and errors.
+are narrowed). Any other form (lists, bf16 and fp16, GPU tensors, broadcast one-element tensors,
+sparse tensors, NULLs in some calls) returns None and the caller falls back to
+:func:`tracing.columns.column`, which handles them all; both give the same values, checks and
+errors.
 """
 
 from __future__ import annotations

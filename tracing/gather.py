@@ -9,7 +9,8 @@ a slice of 60 calls of 2,048 int64 cells into int32: ~25 us for the pass against
 cat + min/max + cast (docs/benchmarks/ingest.md).
 
 The compiled functions are cached on disk by numba (``cache=True``): a machine's first use of a
-(source dtype, column dtype) pair compiles for ~0.5 s, later processes load it.
+(source dtype, column dtype) pair compiles for ~0.2-0.5 s, later processes load it (a process's
+first use: ~0.2 s, after ~0.3 s to import numba).
 """
 
 from __future__ import annotations
