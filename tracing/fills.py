@@ -139,7 +139,7 @@ def _fill_tensors(name: str, values: list[Any], out: np.ndarray, limits: tuple[i
     lengths = _one_dim_lengths(values, len(out))
     if lengths is None:
         return None
-    check = bool(limits) and np_dtype.kind in "iu" and _can_exceed(np_dtype, limits)
+    check = _can_exceed(np_dtype, limits)
     found = gather(values, lengths, np_dtype, out, check)  # one pass: copy, cast and range
     if found is None:
         return None
@@ -177,13 +177,16 @@ def _one_dim_lengths(tensors: list[Any], rows: int) -> list[int] | None:
 def _narrow(name: str, source: np.ndarray, out: np.ndarray, limits: tuple[int, int] | None) -> np.ndarray:
     """``source``'s values in ``out`` (cast unless ``source`` is ``out``), after a range check when
     ``source``'s dtype can hold values outside ``limits``."""
-    if limits and len(source) and source.dtype.kind in "iu" and _can_exceed(source.dtype, limits):
+    if len(source) and _can_exceed(source.dtype, limits):
         check_range(name, source, limits)  # numpy's min and max: faster than one torch.aminmax here
     if source is not out:
         np.copyto(out, source, casting="unsafe")
     return out
 
 
-def _can_exceed(dtype: np.dtype, limits: tuple[int, int]) -> bool:
+def _can_exceed(dtype: np.dtype, limits: tuple[int, int] | None) -> bool:
+    """True when values of integer ``dtype`` can fall outside ``limits`` (so they must be range-checked)."""
+    if limits is None or dtype.kind not in "iu":
+        return False
     info = np.iinfo(dtype)
     return info.min < limits[0] or info.max > limits[1]
